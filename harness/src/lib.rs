@@ -1,1 +1,3 @@
-//! placeholder
+//! The poolbench harness: workloads, measurement, results and reports.
+
+pub mod results;
