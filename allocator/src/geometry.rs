@@ -103,9 +103,7 @@ impl Geometry {
             return Err(GeometryError("at most 256 pools per arena"));
         }
         if self.pool_header_size() + SMALL_REQUEST_THRESHOLD > self.pool_size {
-            return Err(GeometryError(
-                "pool_size too small for one 512-byte block",
-            ));
+            return Err(GeometryError("pool_size too small for one 512-byte block"));
         }
         Ok(())
     }
@@ -187,14 +185,22 @@ mod tests {
             assert_eq!(g.class_size(c42), 48, "42 -> 48 in {g:?}");
             assert_eq!(g.class_size(g.class_of(512, 8).unwrap()), 512);
             assert_eq!(g.class_of(513, 8), None, "513 goes to the raw allocator");
-            assert_eq!(g.class_of(0, 1), Some(0), "zero-size gets the smallest class");
+            assert_eq!(
+                g.class_of(0, 1),
+                Some(0),
+                "zero-size gets the smallest class"
+            );
             assert_eq!(g.class_size(g.class_of(1, 1).unwrap()), g.alignment);
             assert_eq!(g.class_of(64, 4096), None, "page alignment goes raw");
             assert_eq!(g.class_of(64, 32), None, "32-byte alignment goes raw");
         }
         assert_eq!(Geometry::CLASSIC.class_of(8, 8), Some(0));
         assert_eq!(Geometry::CLASSIC.class_of(9, 8), Some(1));
-        assert_eq!(Geometry::CLASSIC.class_of(16, 16), None, "classic guarantees 8");
+        assert_eq!(
+            Geometry::CLASSIC.class_of(16, 16),
+            None,
+            "classic guarantees 8"
+        );
         assert_eq!(Geometry::MODERN.class_of(16, 16), Some(0));
         assert_eq!(Geometry::MODERN.class_of(17, 16), Some(1));
     }
@@ -218,10 +224,23 @@ mod tests {
     #[test]
     fn bad_geometries_are_rejected() {
         let bad = [
-            Geometry { alignment: 4, ..Geometry::CLASSIC },
-            Geometry { pool_size: 3000, ..Geometry::CLASSIC },
-            Geometry { arena_size: 5000, ..Geometry::CLASSIC },
-            Geometry { arena_size: 4 << 20, pool_size: 4 << 10, alignment: 8 },
+            Geometry {
+                alignment: 4,
+                ..Geometry::CLASSIC
+            },
+            Geometry {
+                pool_size: 3000,
+                ..Geometry::CLASSIC
+            },
+            Geometry {
+                arena_size: 5000,
+                ..Geometry::CLASSIC
+            },
+            Geometry {
+                arena_size: 4 << 20,
+                pool_size: 4 << 10,
+                alignment: 8,
+            },
         ];
         for g in bad {
             assert!(g.validate().is_err(), "{g:?}");

@@ -9,7 +9,7 @@
 //! | type | strategy |
 //! | --- | --- |
 //! | [`Gil`] | one global lock held for a span of work and handed over every switch interval: CPython with the GIL |
-//! | [`Locked`] | the same lock taken around every call |
+//! | [`Locked`] | the same core with a lock taken around every call |
 //! | [`Tcache`] | per-thread caches of blocks in front of [`Locked`], refilled and flushed in batches |
 //! | [`Sharded`] | lock-free per-thread heaps with remote-free stacks: the mimalloc design free-threaded CPython adopted |
 //!
@@ -17,16 +17,64 @@
 //! constructible as values (tests and loom models build their own), and
 //! report [`Stats`] in the terms of CPython's `sys._debugmallocstats()`.
 //!
-//! Module map, one concept per file: [`geometry`] (sizes and size
-//! classes), `os` (mapping arenas, the raw allocator), `pool` (a pool
-//! header and its block lists), `arena` (the arena table and the sorted
-//! `usable_arenas` list), `heap` (per-class `usedpools` and the alloc/free
-//! paths), [`stats`] (accounting), `sync` (the loom shim), then one file
-//! per allocator.
+//! Module map, one concept per file: [`geometry`] (sizes and size classes),
+//! `os` (mapping arenas, the raw allocator), `pool` (a pool header and its
+//! block lists), `arena` (the arena table and the sorted `usable_arenas`
+//! list), `heap` (per-class `usedpools` rings and the alloc/free paths),
+//! `pymalloc` (heap + arenas: the state one lock protects), [`stats`]
+//! (accounting), `sync` (the loom shim), then one file per allocator.
+//!
+//! Allocator code never unwinds: it returns null, or aborts with a message
+//! when its own invariants are broken.
 
+mod arena;
 pub mod geometry;
+#[cfg(not(loom))]
+pub mod gil;
+mod heap;
+pub mod locked;
+mod os;
 mod pool;
+mod pymalloc;
 pub mod stats;
+mod sync;
 
 pub use geometry::Geometry;
+#[cfg(not(loom))]
+pub use gil::{Gil, GilGuard, GilStats};
+pub use locked::Locked;
 pub use stats::Stats;
+
+/// Allocators that can account for their memory.
+pub trait PoolStats {
+    /// A snapshot of the allocator's memory. Never calls the global
+    /// allocator, so it is safe to take from inside a `#[global_allocator]`.
+    fn stats(&self) -> Stats;
+}
+
+/// Defines a `const fn`, except under loom, whose atomics and locks cannot
+/// be built in const context.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! const_fn {
+    ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty $body:block) => {
+        #[cfg(not(loom))]
+        $(#[$m])* $vis const fn $name($($arg: $ty),*) -> $ret $body
+        #[cfg(loom)]
+        $(#[$m])* $vis fn $name($($arg: $ty),*) -> $ret $body
+    };
+}
+
+/// Stops the process with a message, for broken invariants inside allocator
+/// code, where unwinding is not allowed and allocating a message is unsafe.
+#[cold]
+pub(crate) fn fatal(msg: &str) -> ! {
+    // SAFETY: writing a valid buffer to fd 2 and aborting have no
+    // preconditions; neither allocates.
+    unsafe {
+        libc::write(2, b"poolbench allocator: ".as_ptr().cast(), 21);
+        libc::write(2, msg.as_ptr().cast(), msg.len());
+        libc::write(2, b"\n".as_ptr().cast(), 1);
+        libc::abort()
+    }
+}

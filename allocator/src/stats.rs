@@ -185,7 +185,10 @@ impl core::fmt::Display for Stats {
         }
         let b = &self.bytes;
         let rows: [(&str, usize); 12] = [
-            ("# arenas allocated total", self.arenas_allocated_total as usize),
+            (
+                "# arenas allocated total",
+                self.arenas_allocated_total as usize,
+            ),
             ("# arenas reclaimed", self.arenas_reclaimed as usize),
             ("# arenas highwater mark", self.arenas_highwater),
             ("# arenas allocated current", self.arenas_current),

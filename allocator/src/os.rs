@@ -1,0 +1,130 @@
+//! Memory from the operating system: arena mappings and the raw allocator.
+//!
+//! Arenas are mapped with `mmap` directly, never through the global
+//! allocator, because these allocators may *be* the global allocator. The
+//! raw allocator (CPython's `PyMem_RawMalloc`) serves requests above the
+//! small-request threshold or needing more alignment than a size class
+//! guarantees; it is the C library's `malloc`, again to avoid recursion.
+//! Under Miri, which models neither `mmap` partial unmapping nor all of
+//! libc, both go through `std::alloc::System`.
+
+use core::ptr::null_mut;
+
+/// Maps `size` bytes of zeroed, read-write memory aligned to at least the
+/// OS page size; null on failure.
+pub(crate) fn map(size: usize) -> *mut u8 {
+    #[cfg(not(miri))]
+    {
+        // SAFETY: an anonymous private mapping with no address hint has no
+        // preconditions; failure is reported as MAP_FAILED and handled.
+        let p = unsafe {
+            libc::mmap(
+                null_mut(),
+                size,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            null_mut()
+        } else {
+            p.cast()
+        }
+    }
+    #[cfg(miri)]
+    {
+        match core::alloc::Layout::from_size_align(size, 4096) {
+            // SAFETY: the layout has a non-zero size (arenas are never empty).
+            Ok(l) => unsafe { std::alloc::GlobalAlloc::alloc_zeroed(&std::alloc::System, l) },
+            Err(_) => null_mut(),
+        }
+    }
+}
+
+/// Returns a mapping made by [`map`].
+///
+/// # Safety
+/// `ptr` and `size` must be exactly those of one earlier successful `map`
+/// call, not yet unmapped, and nothing may use the memory afterwards.
+pub(crate) unsafe fn unmap(ptr: *mut u8, size: usize) {
+    #[cfg(not(miri))]
+    {
+        // SAFETY: the caller guarantees this is a whole live mapping of ours.
+        let rc = unsafe { libc::munmap(ptr.cast(), size) };
+        debug_assert_eq!(rc, 0, "munmap failed");
+    }
+    #[cfg(miri)]
+    {
+        // SAFETY: `map` allocated it from System with this exact layout.
+        unsafe {
+            std::alloc::GlobalAlloc::dealloc(
+                &std::alloc::System,
+                ptr,
+                core::alloc::Layout::from_size_align_unchecked(size, 4096),
+            )
+        }
+    }
+}
+
+/// The raw allocator: the C library's, reached without the global allocator.
+pub(crate) mod raw {
+    use core::alloc::Layout;
+
+    /// The alignment `malloc` itself guarantees on 64-bit glibc.
+    const MALLOC_ALIGN: usize = 16;
+
+    /// Allocates `layout` (null on failure). Zero sizes get one byte so every
+    /// success is a unique pointer.
+    pub(crate) fn alloc(layout: Layout) -> *mut u8 {
+        let size = layout.size().max(1);
+        if layout.align() <= MALLOC_ALIGN {
+            // SAFETY: malloc has no preconditions.
+            unsafe { libc::malloc(size).cast() }
+        } else {
+            let mut out = core::ptr::null_mut();
+            // SAFETY: the alignment is a power of two (Layout guarantees it)
+            // and a multiple of the pointer size since it exceeds 16.
+            let rc = unsafe { libc::posix_memalign(&mut out, layout.align(), size) };
+            if rc == 0 {
+                out.cast()
+            } else {
+                core::ptr::null_mut()
+            }
+        }
+    }
+
+    /// Frees a block from [`alloc`] or [`realloc`].
+    ///
+    /// # Safety
+    /// `ptr` must come from this module's `alloc`/`realloc` and be live.
+    pub(crate) unsafe fn dealloc(ptr: *mut u8) {
+        // SAFETY: the caller guarantees ptr came from malloc/posix_memalign.
+        unsafe { libc::free(ptr.cast()) }
+    }
+
+    /// Resizes a block, keeping its contents; null (old block intact) on failure.
+    ///
+    /// # Safety
+    /// `ptr` must be live from this module with layout `old`, and
+    /// `new_size` must be a valid size for `old.align()`.
+    pub(crate) unsafe fn realloc(ptr: *mut u8, old: Layout, new_size: usize) -> *mut u8 {
+        if old.align() <= MALLOC_ALIGN {
+            // SAFETY: ptr is a live malloc block; realloc leaves it intact on failure.
+            unsafe { libc::realloc(ptr.cast(), new_size.max(1)).cast() }
+        } else {
+            // SAFETY: the new layout is valid per the caller's contract.
+            let new = alloc(unsafe { Layout::from_size_align_unchecked(new_size, old.align()) });
+            if !new.is_null() {
+                // SAFETY: both blocks are live and distinct; we copy the
+                // bytes valid in both.
+                unsafe {
+                    core::ptr::copy_nonoverlapping(ptr, new, old.size().min(new_size));
+                    dealloc(ptr);
+                }
+            }
+            new
+        }
+    }
+}
