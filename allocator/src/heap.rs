@@ -38,6 +38,13 @@ pub(crate) trait PoolSource {
     unsafe fn refill(&mut self, _p: *mut Pool) -> bool {
         false
     }
+
+    /// Called when a full pool got a block back and rejoined its ring.
+    ///
+    /// # Safety
+    /// `p` must be a pool owned by the caller's heap.
+    #[inline(always)]
+    unsafe fn relinked(&mut self, _p: *mut Pool) {}
 }
 
 impl PoolSource for Arenas {
@@ -141,6 +148,7 @@ impl Heap {
                     if !(*p).in_ring {
                         let idx = (*p).szidx.load(crate::sync::Ordering::Relaxed) as usize;
                         self.link_front(idx, p);
+                        src.relinked(p);
                     }
                 }
                 FreeTransition::Empty => {

@@ -36,13 +36,18 @@ pub mod locked;
 mod os;
 mod pool;
 mod pymalloc;
+pub mod sharded;
 pub mod stats;
 mod sync;
+#[cfg(not(loom))]
+mod thread;
 
 pub use geometry::Geometry;
 #[cfg(not(loom))]
 pub use gil::{Gil, GilGuard, GilStats};
 pub use locked::Locked;
+#[cfg(not(loom))]
+pub use sharded::Sharded;
 pub use stats::Stats;
 
 /// Allocators that can account for their memory.

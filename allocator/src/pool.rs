@@ -9,10 +9,9 @@
 //! none is left the pool is full and leaves the ring.
 //!
 //! The header is shared by all four allocators so that they have the same
-//! geometry. Its last fields serve only `sharded`: `remote` is the stack
-//! of blocks freed by other threads (see `sharded`), `owner` the heap that
-//! owns the pool, `next_pending` the link in that heap's stack of pools
-//! needing attention. `ref_count` and `szidx` are atomics only so that a
+//! geometry. Its last two fields serve only `sharded`: `remote` is the
+//! stack of blocks freed by other threads (see `sharded`), `owner` the heap
+//! that owns the pool. `ref_count` and `szidx` are atomics only so that a
 //! statistics walk may read pools it does not own; their writer is always
 //! the pool's owner, so plain `load`/`store` (never read-modify-write)
 //! suffice and cost nothing over plain fields on x86-64.
@@ -25,9 +24,10 @@ use crate::sync::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 /// `szidx` of a pool carved but never initialised for a class.
 pub(crate) const DUMMY_SZIDX: u32 = u32::MAX;
 
-/// Low bit of [`Pool::remote`]: the owner is not looking at this pool
-/// (it is full and out of its ring, or its heap is abandoned), so the
-/// thread whose push makes the stack non-empty must tell the owner heap.
+/// Low bit of [`Pool::remote`]: the owner is not looking at this pool's
+/// remote stack (the pool is full and out of its ring, or its heap is
+/// abandoned), so remote frees must go to the owner heap's delayed-free
+/// stack instead. Set only while the stack is empty.
 pub(crate) const NOTIFY: usize = 1;
 
 /// A pool header. Fields are reached through raw pointers to the pool
@@ -56,8 +56,6 @@ pub(crate) struct Pool {
     pub(crate) remote: AtomicUsize,
     /// `sharded`: the owning heap.
     pub(crate) owner: AtomicPtr<()>,
-    /// `sharded`: link in the owner heap's pending-pools stack.
-    pub(crate) next_pending: *mut Pool,
 }
 
 /// Size of a pool header before rounding to the geometry's alignment.
@@ -110,7 +108,6 @@ pub(crate) unsafe fn carve(p: *mut Pool, arenaindex: u32) {
             in_ring: false,
             remote: AtomicUsize::new(0),
             owner: AtomicPtr::new(null_mut()),
-            next_pending: null_mut(),
         })
     }
 }
@@ -213,9 +210,9 @@ pub(crate) unsafe fn give(p: *mut Pool, block: *mut u8) -> FreeTransition {
 }
 
 /// `sharded`: pushes a block freed by a thread that does not own `p` onto
-/// its remote stack with one CAS loop. Returns true when the pool carried
-/// [`NOTIFY`], in which case this caller (the only one to see it) must put
-/// the pool on its owner heap's pending stack.
+/// its remote stack with one CAS. Returns false, without pushing, when the
+/// pool carries [`NOTIFY`]: the caller must hand the block to the owner
+/// heap instead.
 ///
 /// # Safety
 /// `block` must be an allocated block of `p`, owned by the caller, and `p`
@@ -227,73 +224,75 @@ pub(crate) unsafe fn push_remote(p: *mut Pool, block: *mut u8) -> bool {
         let remote = &(*p).remote;
         let mut cur = remote.load(Ordering::Relaxed);
         loop {
-            set_next(block, (cur & !NOTIFY) as *mut u8);
+            if cur & NOTIFY != 0 {
+                return false;
+            }
+            set_next(block, cur as *mut u8);
             // Release: the owner that takes the stack must see the link.
             match remote.compare_exchange_weak(
                 cur,
                 block as usize,
-                Ordering::AcqRel,
+                Ordering::Release,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return cur & NOTIFY != 0,
+                Ok(_) => return true,
                 Err(now) => cur = now,
             }
         }
     }
 }
 
-/// `sharded`: takes the whole remote stack (clearing [`NOTIFY`]) and gives
-/// every block back to the local free list. Returns how many blocks came
-/// back and the transition of the last one.
+/// `sharded`: takes the whole remote stack and gives every block back to
+/// the local free list. Returns how many blocks came back. [`NOTIFY`] is
+/// never set while the stack holds blocks, so it is left as it is.
 ///
 /// # Safety
 /// `p` must be owned by the caller.
-pub(crate) unsafe fn collect_remote(p: *mut Pool) -> (usize, Option<FreeTransition>) {
+#[inline]
+pub(crate) unsafe fn collect_remote(p: *mut Pool) -> usize {
     // SAFETY: the caller owns `p`; the Acquire swap makes every pusher's
     // link write visible before we walk the list.
     unsafe {
-        let (mut n, mut first) = (0, None);
+        // The common case, nothing to take, costs one load.
         if (*p).remote.load(Ordering::Relaxed) & !NOTIFY == 0 {
-            // Nothing to take; keep NOTIFY as it is. This is the common case
-            // and costs one load instead of a read-modify-write.
-            return (0, None);
+            return 0;
         }
-        let mut b = ((*p).remote.swap(0, Ordering::Acquire) & !NOTIFY) as *mut u8;
-        let mut last = None;
+        let mut b = (*p).remote.swap(0, Ordering::Acquire) as *mut u8;
+        let mut n = 0;
         while !b.is_null() {
             let next = next_of(b);
-            let t = give(p, b);
-            // A pool that was full before the collect reports WasFull on the
-            // first block; keep that, and Empty if the collect empties it.
-            if first.is_none() {
-                first = Some(t);
-            }
-            last = Some(t);
+            // Cannot empty the pool: the caller holds a block of it or
+            // checks `ref_count` afterwards.
+            give(p, b);
             n += 1;
             b = next;
         }
-        let t = match (first, last) {
-            (_, Some(FreeTransition::Empty)) => Some(FreeTransition::Empty),
-            (f, _) => f,
-        };
-        (n, t)
+        n
     }
 }
 
-/// `sharded`: marks a pool whose local list ran dry as not looked at by its
-/// owner, unless blocks arrived remotely meanwhile. Returns true if the pool
-/// is now marked (the caller unlinks it as full); false if the remote stack
-/// is non-empty (the caller should collect it).
+/// `sharded`: sets [`NOTIFY`] on a pool whose owner stops looking at its
+/// remote stack, unless blocks arrived meanwhile. True if the pool carries
+/// `NOTIFY` now; false if its stack is non-empty (collect it, then retry).
 ///
 /// # Safety
 /// `p` must be owned by the caller.
 pub(crate) unsafe fn try_mark_notify(p: *mut Pool) -> bool {
     // SAFETY: `p` is a live pool owned by the caller.
     let remote = unsafe { &(*p).remote };
-    // SeqCst pairs with the pusher's CAS: either the pusher sees NOTIFY and
-    // tells the owner, or this CAS fails and the owner collects.
-    remote
-        .compare_exchange(0, NOTIFY, Ordering::SeqCst, Ordering::Relaxed)
-        .is_ok()
-        || remote.load(Ordering::Relaxed) == NOTIFY
+    match remote.compare_exchange(0, NOTIFY, Ordering::AcqRel, Ordering::Relaxed) {
+        Ok(_) => true,
+        Err(now) => now == NOTIFY,
+    }
+}
+
+/// `sharded`: clears [`NOTIFY`] on a pool its owner looks at again.
+///
+/// # Safety
+/// `p` must be owned by the caller.
+pub(crate) unsafe fn unmark_notify(p: *mut Pool) {
+    // SAFETY: `p` is a live pool owned by the caller. While NOTIFY is set
+    // nobody pushes, so the word is exactly NOTIFY or already clear.
+    let _ =
+        unsafe { &(*p).remote }.compare_exchange(NOTIFY, 0, Ordering::AcqRel, Ordering::Relaxed);
 }

@@ -1,0 +1,259 @@
+//! Per-thread state for the allocators that keep some (`sharded`, `tcache`).
+//!
+//! Two problems, solved once here:
+//!
+//! * **Finding the calling thread's state fast, without allocating.** Each
+//!   thread keeps a small table of bindings (allocator → its state for this
+//!   thread) in a `const`-initialised thread-local with no destructor, which
+//!   compiles to plain `#[thread_local]` storage: no lazy registration, no
+//!   allocation, safe inside a `#[global_allocator]`. The first slot is
+//!   checked first; a thread rarely uses more than one such allocator.
+//! * **Knowing when a thread exits, and surviving the allocator.** A
+//!   process-wide pthread key with a destructor (glibc's key destructors
+//!   run after Rust's thread-local destructors, which may still free memory
+//!   through us) detaches every binding of the exiting thread. Because a
+//!   thread may exit after the allocator *value* was dropped, the shared
+//!   state lives in a [`Home`]: mapped from the OS and reference counted by
+//!   the allocator value and by every thread bound to it. The last
+//!   reference drops the state and unmaps the home.
+
+use core::cell::Cell;
+use core::ptr::null_mut;
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+
+use crate::os;
+
+/// State with a per-thread part.
+pub(crate) trait PerThread: Sized + Sync {
+    /// What builds the shared state (kept in the allocator value so that
+    /// its constructor can be `const`).
+    type Config: Copy;
+    /// One thread's part.
+    type Local;
+    fn build(config: Self::Config) -> Self;
+    /// Creates or adopts the calling thread's part; null when out of memory.
+    fn attach(&self) -> *mut Self::Local;
+    /// Gives back a thread's part when its thread exits.
+    ///
+    /// # Safety
+    /// `local` must come from `attach` of `self` and not be used afterwards.
+    unsafe fn detach(&self, local: *mut Self::Local);
+}
+
+/// The shared state of one allocator value, in its own mapping.
+struct Home<T> {
+    refs: AtomicUsize,
+    value: T,
+}
+
+impl<T> Home<T> {
+    fn bytes() -> usize {
+        core::mem::size_of::<Home<T>>().next_multiple_of(4096)
+    }
+
+    /// # Safety
+    /// `home` must be live and the caller must own one of its references.
+    unsafe fn release(home: *mut Home<T>) {
+        // SAFETY: the caller holds a reference, so `home` is live; the
+        // AcqRel decrement orders every use of the value before its drop.
+        unsafe {
+            if (*home).refs.fetch_sub(1, Ordering::AcqRel) == 1 {
+                core::ptr::drop_in_place(home);
+                os::unmap(home.cast(), Self::bytes());
+            }
+        }
+    }
+}
+
+/// An allocator's handle on its [`Home`], created on first use.
+pub(crate) struct Registered<T: PerThread> {
+    home: AtomicPtr<Home<T>>,
+    config: T::Config,
+}
+
+impl<T: PerThread> Registered<T> {
+    pub(crate) const fn new(config: T::Config) -> Self {
+        Registered {
+            home: AtomicPtr::new(null_mut()),
+            config,
+        }
+    }
+
+    pub(crate) fn config(&self) -> &T::Config {
+        &self.config
+    }
+
+    /// The shared state, mapping it on first use; `None` when out of memory.
+    #[inline]
+    pub(crate) fn shared(&self) -> Option<&T> {
+        let mut h = self.home.load(Ordering::Acquire);
+        if h.is_null() {
+            h = self.create();
+        }
+        // SAFETY: a non-null home stays live while `self` holds its reference.
+        (!h.is_null()).then(|| unsafe { &(*h).value })
+    }
+
+    /// Shared state only if it exists already.
+    pub(crate) fn existing(&self) -> Option<&T> {
+        let h = self.home.load(Ordering::Acquire);
+        // SAFETY: as in `shared`.
+        (!h.is_null()).then(|| unsafe { &(*h).value })
+    }
+
+    #[cold]
+    fn create(&self) -> *mut Home<T> {
+        let mem = os::map(Home::<T>::bytes()).cast::<Home<T>>();
+        if mem.is_null() {
+            return null_mut();
+        }
+        // SAFETY: fresh, writable, suitably aligned (page-aligned) memory.
+        unsafe {
+            mem.write(Home {
+                refs: AtomicUsize::new(1),
+                value: T::build(self.config),
+            })
+        };
+        match self
+            .home
+            .compare_exchange(null_mut(), mem, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => mem,
+            Err(winner) => {
+                // SAFETY: we own `mem` alone: nobody saw it.
+                unsafe { Home::release(mem) };
+                winner
+            }
+        }
+    }
+
+    /// The shared state and the calling thread's part of it, attaching the
+    /// thread on first use; `None` when out of memory.
+    #[inline(always)]
+    pub(crate) fn local(&self) -> Option<(&T, *mut T::Local)> {
+        let h = self.home.load(Ordering::Acquire);
+        if !h.is_null() {
+            let first = BINDINGS.with(|b| b[0].get());
+            if first.home == h.cast() {
+                // SAFETY: the binding holds a reference, so the home is live.
+                return Some((unsafe { &(*h).value }, first.local.cast()));
+            }
+        }
+        self.local_slow()
+    }
+
+    #[cold]
+    fn local_slow(&self) -> Option<(&T, *mut T::Local)> {
+        let shared = self.shared()?;
+        let h = self.home.load(Ordering::Acquire);
+        BINDINGS.with(|b| {
+            if let Some(s) = b.iter().find(|s| s.get().home == h.cast()) {
+                return Some((shared, s.get().local.cast()));
+            }
+            let Some(free) = b.iter().find(|s| s.get().home.is_null()) else {
+                crate::fatal("a thread used more than 8 per-thread allocators at once");
+            };
+            arm_exit_hook();
+            let local = shared.attach();
+            if local.is_null() {
+                return None;
+            }
+            // SAFETY: `h` is live (we hold a reference through `self`); the
+            // binding takes a reference of its own.
+            unsafe { (*h).refs.fetch_add(1, Ordering::Relaxed) };
+            free.set(Binding {
+                home: h.cast(),
+                local: local.cast(),
+                detach: detach_erased::<T>,
+            });
+            Some((shared, local))
+        })
+    }
+}
+
+impl<T: PerThread> Drop for Registered<T> {
+    fn drop(&mut self) {
+        let h = *self.home.get_mut();
+        if !h.is_null() {
+            // SAFETY: this handle owns one reference.
+            unsafe { Home::release(h) };
+        }
+    }
+}
+
+/// # Safety
+/// `home` and `local` must be a live binding's.
+unsafe fn detach_erased<T: PerThread>(home: *mut (), local: *mut ()) {
+    let home = home.cast::<Home<T>>();
+    // SAFETY: the binding holds a reference, so the home is live.
+    unsafe {
+        (*home).value.detach(local.cast());
+        Home::release(home);
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Binding {
+    home: *mut (),
+    local: *mut (),
+    detach: unsafe fn(*mut (), *mut ()),
+}
+
+/// Placeholder detach of an empty slot.
+unsafe fn no_detach(_: *mut (), _: *mut ()) {}
+
+const EMPTY: Binding = Binding {
+    home: null_mut(),
+    local: null_mut(),
+    detach: no_detach,
+};
+
+thread_local! {
+    static BINDINGS: [Cell<Binding>; 8] = const { [const { Cell::new(EMPTY) }; 8] };
+}
+
+/// The process-wide pthread key whose destructor detaches a thread's
+/// bindings; 0 until created, else key + 1.
+static EXIT_KEY: AtomicUsize = AtomicUsize::new(0);
+
+/// Makes sure this thread's exit runs [`on_thread_exit`].
+fn arm_exit_hook() {
+    let mut k = EXIT_KEY.load(Ordering::Acquire);
+    if k == 0 {
+        let mut key: libc::pthread_key_t = 0;
+        // SAFETY: `key` is a valid out-pointer and the destructor is an
+        // `extern "C" fn(*mut c_void)`.
+        if unsafe { libc::pthread_key_create(&mut key, Some(on_thread_exit)) } != 0 {
+            crate::fatal("pthread_key_create failed");
+        }
+        k = match EXIT_KEY.compare_exchange(
+            0,
+            key as usize + 1,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => key as usize + 1,
+            Err(winner) => {
+                // SAFETY: the key is ours and unused.
+                unsafe { libc::pthread_key_delete(key) };
+                winner
+            }
+        };
+    }
+    // SAFETY: the key exists; any non-null value makes glibc call the
+    // destructor at thread exit (and again if a destructor re-arms it).
+    unsafe { libc::pthread_setspecific((k - 1) as libc::pthread_key_t, 1 as *const libc::c_void) };
+}
+
+extern "C" fn on_thread_exit(_: *mut libc::c_void) {
+    BINDINGS.with(|b| {
+        for s in b {
+            let bind = s.replace(EMPTY);
+            if !bind.home.is_null() {
+                // SAFETY: a bound slot holds a live home reference and the
+                // thread's part, which nothing uses after this point.
+                unsafe { (bind.detach)(bind.home, bind.local) };
+            }
+        }
+    });
+}
