@@ -86,10 +86,6 @@ impl Arenas {
         }
     }
 
-    pub(crate) fn geometry(&self) -> &Geometry {
-        &self.g
-    }
-
     /// # Safety
     /// `i` must be a slot index below `cap`.
     #[inline]
@@ -382,11 +378,6 @@ impl Arenas {
                 s.bytes.empty_pools += empty * g.pool_size;
             }
         }
-    }
-
-    /// Number of arenas mapped now.
-    pub(crate) fn arenas_current(&self) -> usize {
-        self.current
     }
 }
 

@@ -39,6 +39,7 @@ mod pymalloc;
 pub mod sharded;
 pub mod stats;
 mod sync;
+pub mod tcache;
 #[cfg(not(loom))]
 mod thread;
 
@@ -49,6 +50,8 @@ pub use locked::Locked;
 #[cfg(not(loom))]
 pub use sharded::Sharded;
 pub use stats::Stats;
+#[cfg(not(loom))]
+pub use tcache::Tcache;
 
 /// Allocators that can account for their memory.
 pub trait PoolStats {

@@ -15,6 +15,8 @@ use crate::PoolStats;
 
 /// The pymalloc core with a lock around every call.
 pub struct Locked {
+    /// Copy of the core's geometry, readable without the lock.
+    g: Geometry,
     core: Mutex<Pymalloc>,
 }
 
@@ -23,13 +25,14 @@ impl Locked {
         /// A `locked` allocator with geometry `g`. Nothing is mapped until
         /// the first allocation.
         pub fn new(g: Geometry) -> Locked {
-            Locked { core: Mutex::new(Pymalloc::new(g)) }
+            Locked { g, core: Mutex::new(Pymalloc::new(g)) }
         }
     }
 
     /// The geometry this allocator runs.
+    #[inline(always)]
     pub fn geometry(&self) -> Geometry {
-        *lock(&self.core).geometry()
+        self.g
     }
 
     /// Holds the lock (for `tcache`, which moves batches under one acquisition).
