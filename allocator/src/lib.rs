@@ -33,6 +33,8 @@ pub mod geometry;
 pub mod gil;
 mod heap;
 pub mod locked;
+#[cfg(all(test, loom))]
+mod loom_models;
 mod os;
 mod pool;
 mod pymalloc;

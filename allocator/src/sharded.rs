@@ -38,10 +38,12 @@
 //! to its delayed stack, after which the freeing thread tries to become the
 //! heap's *collector* (a CAS `ABANDONED → COLLECTING`): the collector frees
 //! the delayed blocks into their pools, returns pools whose last block came
-//! back to their arenas, and sets `ABANDONED` again. Because the pusher
-//! (push, then read the state) and the collector (write the state, then
-//! read the stack) both use `SeqCst`, at least one of them sees the other's
-//! write: no block is left behind. A new thread adopts an abandoned heap
+//! back to their arenas, and sets `ABANDONED` again. The pusher (push, then
+//! read the state) and the collector (write the state, then read the stack)
+//! each put a `SeqCst` fence between their write and their read, so at least
+//! one of them sees the other's write: no block is left behind. (Fences
+//! rather than `SeqCst` accesses: the C++ model guarantees this pattern with
+//! fences, and loom checks fences but treats `SeqCst` accesses as `AcqRel`.) A new thread adopts an abandoned heap
 //! (`ABANDONED → OWNED`) before creating one, taking its pools over ("pools
 //! adopted"). So memory freed after its owner exited comes back to the
 //! arenas, and the number of heaps is bounded by the most threads alive at
@@ -52,7 +54,7 @@
 //! unmapping an arena, and the statistics walk — take the arena lock. The
 //! allocation and free fast paths, local or remote, never do.
 
-use core::alloc::{GlobalAlloc, Layout};
+use core::alloc::Layout;
 use core::ptr::null_mut;
 
 use crate::arena::Arenas;
@@ -62,8 +64,7 @@ use crate::os::{self, raw};
 use crate::pool::{self, pool_of, Pool};
 use crate::pymalloc::realloc_fits_in_place;
 use crate::stats::Stats;
-use crate::sync::{lock, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Mutex, Ordering};
-use crate::PoolStats;
+use crate::sync::{fence, lock, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Mutex, Ordering};
 
 /// Heap states.
 const OWNED: u32 = 0;
@@ -290,8 +291,9 @@ impl ShardedCore {
             for_each_ring_pool(h, |p| self.settle_unowned(h, p));
             self.live_heaps.fetch_sub(1, Ordering::Relaxed);
             self.abandoned_heaps.fetch_add(1, Ordering::Relaxed);
-            (*h).state.store(ABANDONED, Ordering::SeqCst);
-            if !(*h).delayed.load(Ordering::SeqCst).is_null() {
+            (*h).state.store(ABANDONED, Ordering::Release);
+            fence(Ordering::SeqCst);
+            if !(*h).delayed.load(Ordering::Relaxed).is_null() {
                 self.collect_abandoned(h);
             }
         }
@@ -382,8 +384,9 @@ impl ShardedCore {
                 .is_ok()
             {
                 self.drain_delayed(h, true);
-                (*h).state.store(ABANDONED, Ordering::SeqCst);
-                if (*h).delayed.load(Ordering::SeqCst).is_null() {
+                (*h).state.store(ABANDONED, Ordering::Release);
+                fence(Ordering::SeqCst);
+                if (*h).delayed.load(Ordering::Relaxed).is_null() {
                     return;
                 }
             }
@@ -467,13 +470,15 @@ impl ShardedCore {
             let mut head = delayed.load(Ordering::Relaxed);
             loop {
                 ptr.cast::<*mut u8>().write(head);
-                match delayed.compare_exchange_weak(head, ptr, Ordering::SeqCst, Ordering::Relaxed)
+                match delayed.compare_exchange_weak(head, ptr, Ordering::Release, Ordering::Relaxed)
                 {
                     Ok(_) => break,
                     Err(now) => head = now,
                 }
             }
-            if (*owner).state.load(Ordering::SeqCst) == ABANDONED {
+            // Pairs with the fence in `detach` / `collect_abandoned`.
+            fence(Ordering::SeqCst);
+            if (*owner).state.load(Ordering::Acquire) == ABANDONED {
                 self.collect_abandoned(owner);
             }
         }
@@ -550,6 +555,42 @@ impl ShardedCore {
     }
 }
 
+#[cfg(all(test, loom))]
+impl ShardedCore {
+    /// Each heap's state, delayed-stack length and ring pools' remote words
+    /// (for model failure messages).
+    pub(crate) fn describe(&self) -> String {
+        let mut out = String::new();
+        let mut h = self.heaps.load(Ordering::Acquire);
+        while !h.is_null() {
+            // SAFETY: test-only inspection of a quiescent core.
+            unsafe {
+                let mut n = 0;
+                let mut b = (*h).delayed.load(Ordering::Acquire);
+                while !b.is_null() {
+                    n += 1;
+                    b = b.cast::<*mut u8>().read();
+                }
+                out.push_str(&format!(
+                    "heap {h:p}: state {} delayed {n} npools {}; ring remotes:",
+                    (*h).state.load(Ordering::Relaxed),
+                    (*h).npools
+                ));
+                for_each_ring_pool(h, |p| {
+                    out.push_str(&format!(
+                        " {:#x}(rc {})",
+                        (*p).remote.load(Ordering::Relaxed),
+                        (*p).ref_count.load(Ordering::Relaxed)
+                    ))
+                });
+                out.push('\n');
+                h = (*h).next_all;
+            }
+        }
+        out
+    }
+}
+
 /// Calls `f` on every pool in `h`'s rings; `f` may unlink the pool it is given.
 ///
 /// # Safety
@@ -580,7 +621,7 @@ unsafe fn for_each_ring_pool(h: *mut ThreadHeap, mut f: impl FnMut(*mut Pool)) {
 
 impl Drop for ShardedCore {
     fn drop(&mut self) {
-        let mut h = *self.heaps.get_mut();
+        let mut h = self.heaps.load(Ordering::Acquire);
         while !h.is_null() {
             // SAFETY: every heap was mapped by `attach` with this size and
             // nobody can use it once the core is being dropped.
@@ -601,6 +642,8 @@ pub use self::global::Sharded;
 mod global {
     use super::*;
     use crate::thread::{PerThread, Registered};
+    use crate::PoolStats;
+    use core::alloc::GlobalAlloc;
 
     impl PerThread for ShardedCore {
         type Config = Geometry;

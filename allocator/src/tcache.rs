@@ -10,7 +10,7 @@
 //! kept for the next thread. Caching alone, no lock-free machinery: this
 //! shows how far it gets, next to `locked` (no cache) and `sharded`.
 
-use core::alloc::{GlobalAlloc, Layout};
+use core::alloc::Layout;
 use core::ptr::null_mut;
 
 use crate::geometry::{Geometry, MAX_CLASSES};
@@ -18,7 +18,6 @@ use crate::locked::Locked;
 use crate::os;
 use crate::stats::Stats;
 use crate::sync::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
-use crate::PoolStats;
 
 /// Blocks moved per lock acquisition unless configured otherwise.
 pub const DEFAULT_BATCH: usize = 32;
@@ -291,7 +290,7 @@ impl TcacheCore {
     }
 
     pub(crate) fn stats(&self) -> Stats {
-        let mut s = self.core.stats();
+        let mut s = crate::PoolStats::stats(&self.core);
         let mut c = self.caches.load(Ordering::Acquire);
         while !c.is_null() {
             // SAFETY: caches stay mapped while the core lives; we read only
@@ -310,7 +309,7 @@ impl TcacheCore {
 
 impl Drop for TcacheCore {
     fn drop(&mut self) {
-        let mut c = *self.caches.get_mut();
+        let mut c = self.caches.load(Ordering::Acquire);
         while !c.is_null() {
             // SAFETY: every cache was mapped by `attach` with this size and
             // nothing can use it while the core is being dropped.
@@ -330,6 +329,8 @@ pub use self::global::Tcache;
 mod global {
     use super::*;
     use crate::thread::{PerThread, Registered};
+    use crate::PoolStats;
+    use core::alloc::GlobalAlloc;
 
     impl PerThread for TcacheCore {
         type Config = (Geometry, usize);
