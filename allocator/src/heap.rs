@@ -39,6 +39,17 @@ pub(crate) trait PoolSource {
         false
     }
 
+    /// Whether an emptied pool that is the only one in its ring stays there
+    /// instead of going back to its arena. pymalloc returns it (the pool
+    /// thrashes between ring and arena when one object is allocated and
+    /// freed in a loop, a cost hidden in CPython's lock); a per-thread heap
+    /// keeps it, as mimalloc keeps a page it would otherwise retire, because
+    /// the arenas are shared and behind a lock.
+    #[inline(always)]
+    fn keep_last_empty(&self) -> bool {
+        false
+    }
+
     /// Called when a full pool got a block back and rejoined its ring.
     ///
     /// # Safety
@@ -153,6 +164,9 @@ impl Heap {
                 }
                 FreeTransition::Empty => {
                     if (*p).in_ring {
+                        if (*p).nextpool == p && src.keep_last_empty() {
+                            return;
+                        }
                         let idx = (*p).szidx.load(crate::sync::Ordering::Relaxed) as usize;
                         self.unlink(idx, p);
                     }

@@ -173,6 +173,12 @@ impl PoolSource for Source<'_> {
         }
     }
 
+    #[inline(always)]
+    fn keep_last_empty(&self) -> bool {
+        // A collector returns everything it can: nobody allocates there.
+        !self.abandoned
+    }
+
     #[inline]
     unsafe fn relinked(&mut self, p: *mut Pool) {
         if !self.abandoned {
