@@ -151,7 +151,7 @@ fn larson() -> Workload {
         // driver's rounds do exactly that.
         rounds: 4,
         verify: true,
-        ..base("larson", 400_000)
+        ..base("larson", 1_000_000)
     }
 }
 
@@ -161,7 +161,7 @@ fn xmalloc() -> Workload {
         lifetime: Lifetime::Fifo { window: 100 },
         remote_free_fraction: 1.0,
         verify: true,
-        ..base("xmalloc", 400_000)
+        ..base("xmalloc", 1_000_000)
     }
 }
 
@@ -175,7 +175,7 @@ fn cache_scratch() -> Workload {
         remote_free_fraction: 0.1,
         touch_bytes: Touch::All,
         touch_passes: 100,
-        ..base("cache-scratch", 200_000)
+        ..base("cache-scratch", 300_000)
     }
 }
 
@@ -185,7 +185,7 @@ fn cache_thrash() -> Workload {
         lifetime: Lifetime::Immediate,
         touch_bytes: Touch::All,
         touch_passes: 100,
-        ..base("cache-thrash", 200_000)
+        ..base("cache-thrash", 300_000)
     }
 }
 
@@ -196,7 +196,7 @@ fn mstress() -> Workload {
         remote_free_fraction: 0.25,
         rounds: 10,
         verify: true,
-        ..base("mstress", 300_000)
+        ..base("mstress", 600_000)
     }
 }
 
@@ -206,7 +206,7 @@ fn rptest() -> Workload {
         lifetime: Lifetime::Random { slots: 1024 },
         remote_free_fraction: 0.2,
         verify: true,
-        ..base("rptest", 300_000)
+        ..base("rptest", 600_000)
     }
 }
 
@@ -214,7 +214,7 @@ fn alloc_test() -> Workload {
     Workload {
         size: SizeDist::InverseSquare { min: 8, max: 1024 },
         lifetime: Lifetime::Random { slots: 4096 },
-        ..base("alloc-test", 400_000)
+        ..base("alloc-test", 1_000_000)
     }
 }
 
@@ -225,7 +225,7 @@ fn glibc_thread() -> Workload {
             max: 32 * 1024,
         },
         lifetime: Lifetime::Random { slots: 1024 },
-        ..base("glibc-thread", 400_000)
+        ..base("glibc-thread", 1_000_000)
     }
 }
 
@@ -236,7 +236,7 @@ fn sh6bench() -> Workload {
             count: 100,
             order: FreeOrder::Mixed,
         },
-        ..base("sh6bench", 400_000)
+        ..base("sh6bench", 1_000_000)
     }
 }
 
@@ -266,6 +266,6 @@ fn python() -> Workload {
         realloc_fraction: 0.03,
         touch_bytes: Touch::All,
         geometry: "modern".to_string(),
-        ..base("python", 400_000)
+        ..base("python", 800_000)
     }
 }

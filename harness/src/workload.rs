@@ -563,6 +563,13 @@ impl Workload {
                 .map_err(|e| invalid("preset", format!("{name:?}"), e.to_string()))?,
             Some(other) => return Err(invalid("preset", other, "expected a string")),
         };
+        if let (Some(_), Some(d)) = (table.get("ops_per_thread"), table.get("duration_ms")) {
+            return Err(invalid(
+                "duration_ms",
+                d,
+                "set either ops_per_thread or duration_ms, not both",
+            ));
+        }
         for (key, value) in table {
             if key != "preset" {
                 w.apply(&key, value)?;
@@ -1705,5 +1712,690 @@ impl Iterator for Plan {
             }
             None => (usize::MAX, None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FULL: &str = r#"
+name = "full-file"
+threads = 3
+ops_per_thread = 5_000
+warmup_ops = 100
+remote_free_fraction = 0.25
+realloc_fraction = 0.1
+align = 16
+touch_bytes = "all"
+touch_passes = 2
+rounds = 5
+switch_interval_us = 1000
+geometry = "modern"
+verify = true
+latency_sample_one_in = 8
+seed = 7
+
+[size]
+kind = "weighted"
+table = [ { size = 16, weight = 3.0 }, { size = 4096, weight = 1 } ]
+
+[lifetime]
+kind = "long-lived"
+fraction = 0.05
+slots = 100
+window = 8
+size = { kind = "log-uniform", min = 600, max = 9000 }
+"#;
+
+    fn full() -> Workload {
+        Workload {
+            name: "full-file".into(),
+            threads: 3,
+            ops_per_thread: Some(5000),
+            duration_ms: None,
+            warmup_ops: 100,
+            size: SizeDist::Weighted {
+                table: vec![
+                    WeightedSize {
+                        size: 16,
+                        weight: 3.0,
+                    },
+                    WeightedSize {
+                        size: 4096,
+                        weight: 1.0,
+                    },
+                ],
+            },
+            lifetime: Lifetime::LongLived {
+                fraction: 0.05,
+                slots: 100,
+                window: 8,
+                size: Some(SizeDist::LogUniform {
+                    min: 600,
+                    max: 9000,
+                }),
+            },
+            remote_free_fraction: 0.25,
+            realloc_fraction: 0.1,
+            align: 16,
+            touch_bytes: Touch::All,
+            touch_passes: 2,
+            rounds: 5,
+            switch_interval_us: 1000,
+            geometry: "modern".into(),
+            verify: true,
+            latency_sample_one_in: 8,
+            seed: 7,
+        }
+    }
+
+    /// Parses `text` expecting an error, and returns it.
+    fn bad(text: &str) -> WorkloadError {
+        match Workload::from_toml_str(text) {
+            Ok(w) => panic!("accepted {text:?} as {w:?}"),
+            Err(e) => e,
+        }
+    }
+
+    /// The error names `field`, and its message contains every `needle`.
+    fn assert_names(e: &WorkloadError, field: &str, needles: &[&str]) {
+        assert_eq!(e.field(), Some(field), "wrong field in: {e}");
+        let msg = e.to_string();
+        for n in needles {
+            assert!(msg.contains(n), "{msg:?} lacks {n:?}");
+        }
+    }
+
+    #[test]
+    fn parses_a_full_file() {
+        assert_eq!(Workload::from_toml_str(FULL).unwrap(), full());
+    }
+
+    #[test]
+    fn missing_fields_take_defaults() {
+        let w = Workload::from_toml_str("threads = 2").unwrap();
+        assert_eq!(
+            w,
+            Workload {
+                threads: 2,
+                ..Workload::default()
+            }
+        );
+        assert!(Workload::default().validate().is_ok());
+    }
+
+    #[test]
+    fn parses_compact_sizes_and_lifetimes() {
+        let cases = [
+            ("size = 64", "size", "64"),
+            ("size = \"16..512\"", "size", "uniform"),
+            ("size = \"16..=512\"", "size", "uniform"),
+            ("size = \"log-uniform:16..4096\"", "size", "log-uniform"),
+            (
+                "size = \"inverse-square:4..32768\"",
+                "size",
+                "inverse-square",
+            ),
+            ("size = \"weighted:16=5,64=2\"", "size", "weighted"),
+            ("size = \"python:0.1:1024\"", "size", "python"),
+            ("lifetime = \"immediate\"", "lifetime", "immediate"),
+            ("lifetime = \"fifo:8\"", "lifetime", "fifo"),
+            ("lifetime = \"random:100\"", "lifetime", "random"),
+            ("lifetime = \"batch:10:lifo\"", "lifetime", "batch"),
+            (
+                "lifetime = \"long-lived:0.1:10:4\"",
+                "lifetime",
+                "long-lived",
+            ),
+        ];
+        for (text, field, shown) in cases {
+            let w = Workload::from_toml_str(text).unwrap();
+            assert!(w.get(field).unwrap().contains(shown), "{text}");
+        }
+        let w = Workload::from_toml_str("size = \"python:0.1:1024\"").unwrap();
+        assert_eq!(
+            w.size,
+            SizeDist::Python {
+                large_fraction: 0.1,
+                large_max: 1024
+            }
+        );
+        let w = Workload::from_toml_str("lifetime = \"batch:10:lifo\"").unwrap();
+        assert_eq!(
+            w.lifetime,
+            Lifetime::Batch {
+                count: 10,
+                order: FreeOrder::Lifo
+            }
+        );
+    }
+
+    #[test]
+    fn a_file_may_start_from_a_preset() {
+        let w = Workload::from_toml_str("preset = \"larson\"\nthreads = 4").unwrap();
+        let mut want = crate::preset::get("larson").unwrap();
+        want.threads = 4;
+        assert_eq!(w, want);
+        assert_names(
+            &bad("preset = \"nope\""),
+            "preset",
+            &["nope", "larson", "python"],
+        );
+    }
+
+    #[test]
+    fn duration_replaces_ops() {
+        let w = Workload::from_toml_str("duration_ms = 250").unwrap();
+        assert_eq!((w.ops_per_thread, w.duration_ms), (None, Some(250)));
+        assert_names(
+            &bad("duration_ms = 250\nops_per_thread = 10"),
+            "duration_ms",
+            &["not both"],
+        );
+        assert_names(&bad("duration_ms = 0"), "duration_ms", &["3600000"]);
+    }
+
+    #[test]
+    fn bad_files_name_the_field() {
+        let e = bad("thread = 4");
+        assert!(matches!(e, WorkloadError::UnknownField { .. }));
+        assert_names(&e, "thread", &["threads", "remote_free_fraction"]);
+
+        assert_names(&bad("threads = \"four\""), "threads", &["four", "1..=1024"]);
+        assert_names(&bad("threads = 0"), "threads", &["0", "1..=1024"]);
+        assert_names(&bad("threads = 5000"), "threads", &["5000"]);
+        assert_names(
+            &bad("remote_free_fraction = 1.5"),
+            "remote_free_fraction",
+            &["1.5", "0 to 1"],
+        );
+        assert_names(
+            &bad("realloc_fraction = -0.1"),
+            "realloc_fraction",
+            &["-0.1", "0 to 1"],
+        );
+        assert_names(
+            &bad("[size]\nkind = \"weighted\"\ntable = []"),
+            "size",
+            &["empty", "weighted"],
+        );
+        assert_names(
+            &bad("size = { kind = \"weighted\", table = [{ size = 8, weight = 0 }] }"),
+            "size",
+            &["zero"],
+        );
+        assert_names(
+            &bad("size = { kind = \"uniform\", min = 64, max = 8 }"),
+            "size",
+            &["min 64 > max 8"],
+        );
+        assert_names(
+            &bad("size = { kind = \"uniform\", min = 8, max = 64, step = 8 }"),
+            "size",
+            &["step"],
+        );
+        assert_names(
+            &bad("size = { kind = \"gaussian\" }"),
+            "size",
+            &["gaussian"],
+        );
+        assert_names(&bad("size = 0"), "size", &["1..=268435456"]);
+        assert_names(&bad("size = -3"), "size", &["negative"]);
+        assert_names(&bad("size = \"8..x\""), "size", &["\"x\""]);
+        assert_names(
+            &bad("lifetime = \"batch:10:sideways\""),
+            "lifetime",
+            &["sideways", "lifo, fifo, random, mixed"],
+        );
+        assert_names(&bad("lifetime = \"fifo:0\""), "lifetime", &["fifo"]);
+        assert_names(&bad("lifetime = \"fifo\""), "lifetime", &["1 argument"]);
+        assert_names(
+            &bad("lifetime = { kind = \"long-lived\", fraction = 2.0, slots = 1, window = 1 }"),
+            "lifetime",
+            &["fraction"],
+        );
+        assert_names(&bad("align = 24"), "align", &["24", "power of two"]);
+        assert_names(
+            &bad("geometry = \"huge\""),
+            "geometry",
+            &["huge", "classic, modern, tiny"],
+        );
+        assert_names(
+            &bad("touch_bytes = \"most\""),
+            "touch_bytes",
+            &["most", "all"],
+        );
+        assert_names(
+            &bad("ops_per_thread = 3\nrounds = 4"),
+            "rounds",
+            &["more rounds"],
+        );
+        assert_names(&bad("ops_per_thread = 0"), "ops_per_thread", &["no ops"]);
+        assert_names(&bad("verify = \"yes\""), "verify", &["yes", "true, false"]);
+        assert_names(&bad("name = \"has space\""), "name", &["has space"]);
+        assert_names(
+            &bad("latency_sample_one_in = 0"),
+            "latency_sample_one_in",
+            &["1..=1048576"],
+        );
+        assert!(matches!(bad("threads = "), WorkloadError::Syntax(_)));
+    }
+
+    #[test]
+    fn from_file_reads_and_names_after_the_stem() {
+        let dir = std::env::temp_dir().join(format!("poolbench-wl-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("my-load.toml");
+        std::fs::write(&path, "threads = 2").unwrap();
+        let w = Workload::from_file(&path).unwrap();
+        assert_eq!((w.name.as_str(), w.threads), ("my-load", 2));
+        std::fs::write(&path, FULL).unwrap();
+        assert_eq!(Workload::from_file(&path).unwrap(), full());
+        std::fs::remove_dir_all(&dir).unwrap();
+        let e = Workload::from_file(&dir.join("absent.toml")).unwrap_err();
+        assert!(matches!(e, WorkloadError::Read { .. }), "{e}");
+        assert!(e.to_string().contains("absent.toml"));
+    }
+
+    #[test]
+    fn set_parses_like_a_file() {
+        let mut w = Workload::default();
+        w.set("threads", "4").unwrap();
+        w.set("size", "16..512").unwrap();
+        w.set("lifetime", "batch:10:lifo").unwrap();
+        w.set("touch_bytes", "all").unwrap();
+        w.set("remote_free_fraction", "1").unwrap();
+        w.set("name", "123").unwrap();
+        w.set("geometry", "tiny").unwrap();
+        assert_eq!(w.threads, 4);
+        assert_eq!(w.size, SizeDist::Uniform { min: 16, max: 512 });
+        assert_eq!(w.remote_free_fraction, 1.0);
+        assert_eq!(w.name, "123");
+        w.set("size", "{ kind = \"fixed\", size = 64 }").unwrap();
+        assert_eq!(w.size, SizeDist::Fixed { size: 64 });
+        w.set("duration_ms", "100").unwrap();
+        assert_eq!((w.ops_per_thread, w.duration_ms), (None, Some(100)));
+        w.set("ops_per_thread", "1_000").unwrap();
+        assert_eq!((w.ops_per_thread, w.duration_ms), (Some(1000), None));
+    }
+
+    #[test]
+    fn set_errors_name_the_field_and_leave_the_workload_alone() {
+        let mut w = Workload::default();
+        let before = w.clone();
+        let e = w.set("thread", "4").unwrap_err();
+        assert_names(&e, "thread", &["threads", "seed"]);
+        assert_names(
+            &w.set("threads", "0").unwrap_err(),
+            "threads",
+            &["1..=1024"],
+        );
+        assert_names(
+            &w.set("remote_free_fraction", "lots").unwrap_err(),
+            "remote_free_fraction",
+            &["lots", "0 to 1"],
+        );
+        assert_names(
+            &w.set("size", "9..3").unwrap_err(),
+            "size",
+            &["min 9 > max 3"],
+        );
+        assert_names(
+            &w.set("lifetime", "forever").unwrap_err(),
+            "lifetime",
+            &["forever", "fifo:WINDOW"],
+        );
+        assert_names(
+            &w.set("preset", "larson").unwrap_err(),
+            "preset",
+            &["larson"],
+        );
+        assert_names(&w.set("rounds", "0").unwrap_err(), "rounds", &["1..=10000"]);
+        assert_eq!(w, before);
+    }
+
+    #[test]
+    fn get_gives_back_what_set_accepts() {
+        for w in crate::preset::all()
+            .iter()
+            .map(|p| (p.workload)())
+            .chain([full()])
+        {
+            for f in Workload::fields().iter().filter(|f| f.name != "preset") {
+                let mut copy = w.clone();
+                let text = copy.get(f.name).unwrap();
+                if text == "unset" {
+                    continue;
+                }
+                copy.set(f.name, &text)
+                    .unwrap_or_else(|e| panic!("{}: {text}: {e}", f.name));
+                assert_eq!(copy, w, "{} = {text}", f.name);
+            }
+        }
+        assert!(Workload::default().get("nope").is_err());
+    }
+
+    #[test]
+    fn fields_document_every_field() {
+        let mut w = Workload::default();
+        let json = serde_json::to_value(&w).unwrap();
+        w.duration_ms = Some(1);
+        w.ops_per_thread = None;
+        let json2 = serde_json::to_value(&w).unwrap();
+        let keys = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .chain(json2.as_object().unwrap().keys());
+        let documented: Vec<&str> = Workload::fields().iter().map(|f| f.name).collect();
+        for k in keys {
+            assert!(documented.contains(&k.as_str()), "{k} undocumented");
+        }
+        assert!(Workload::fields()
+            .iter()
+            .all(|f| !f.accepted.is_empty() && !f.help.is_empty()));
+    }
+
+    #[test]
+    fn json_and_toml_round_trip() {
+        for w in crate::preset::all()
+            .iter()
+            .map(|p| (p.workload)())
+            .chain([full(), Workload::default()])
+        {
+            let json = serde_json::to_string(&w).unwrap();
+            assert_eq!(serde_json::from_str::<Workload>(&json).unwrap(), w);
+            let toml = w.to_toml();
+            assert_eq!(Workload::from_toml_str(&toml).unwrap(), w, "{toml}");
+        }
+        let err = serde_json::from_str::<Workload>(r#"{"threadz": 1}"#).unwrap_err();
+        assert!(err.to_string().contains("threadz"));
+    }
+
+    #[test]
+    fn quick_divides_ops_and_stays_valid() {
+        let w = full().quick();
+        assert_eq!((w.ops_per_thread, w.warmup_ops), (Some(500), 10));
+        w.validate().unwrap();
+        let mut tiny = full();
+        tiny.ops_per_thread = Some(5);
+        assert_eq!(tiny.quick().ops_per_thread, Some(5));
+    }
+
+    #[test]
+    fn rounds_split_the_ops_exactly() {
+        let mut w = full();
+        w.ops_per_thread = Some(5003);
+        let split: Vec<u64> = (0..w.rounds).map(|r| w.ops_in_round(r).unwrap()).collect();
+        assert_eq!(split, [1001, 1001, 1001, 1000, 1000]);
+        assert_eq!(w.ops_in_round(w.rounds), None);
+    }
+
+    /// Every lifetime shape, with reallocs and remote frees, on two threads.
+    fn shapes() -> Vec<Workload> {
+        let lifetimes = [
+            Lifetime::Immediate,
+            Lifetime::Fifo { window: 7 },
+            Lifetime::Random { slots: 50 },
+            Lifetime::Batch {
+                count: 9,
+                order: FreeOrder::Mixed,
+            },
+            Lifetime::Batch {
+                count: 9,
+                order: FreeOrder::Random,
+            },
+            full().lifetime,
+        ];
+        let mut out: Vec<Workload> = lifetimes
+            .into_iter()
+            .map(|lifetime| Workload {
+                threads: 2,
+                ops_per_thread: Some(20_000),
+                warmup_ops: 123,
+                lifetime,
+                remote_free_fraction: 0.3,
+                realloc_fraction: 0.2,
+                ..Workload::default()
+            })
+            .collect();
+        out.extend(crate::preset::all().iter().map(|p| {
+            let mut w = (p.workload)().quick();
+            w.threads = 2;
+            w
+        }));
+        out
+    }
+
+    /// Replays a plan against our own model of the slot table, checking
+    /// every action; returns counts (allocs, frees, handoffs, reallocs).
+    fn replay(w: &Workload, thread: usize) -> [u64; 4] {
+        let mut plan = w.plan(thread);
+        let mut live = vec![false; plan.slots()];
+        let mut counts = [0u64; 4];
+        let (lo, hi) = size_bounds(&w.size, &w.lifetime);
+        for a in plan.by_ref() {
+            match a {
+                Action::Alloc { slot, size, align } => {
+                    assert!(!live[slot], "{}: alloc into live slot {slot}", w.name);
+                    assert!((lo..=hi).contains(&size), "{}: size {size}", w.name);
+                    assert_eq!(align, w.align);
+                    live[slot] = true;
+                    counts[0] += 1;
+                }
+                Action::Free { slot } | Action::Handoff { slot } => {
+                    assert!(live[slot], "{}: free of empty slot {slot}", w.name);
+                    live[slot] = false;
+                    counts[if matches!(a, Action::Free { .. }) {
+                        1
+                    } else {
+                        2
+                    }] += 1;
+                }
+                Action::Realloc { slot, new_size } => {
+                    assert!(live[slot], "{}: realloc of empty slot {slot}", w.name);
+                    assert!((lo..=hi).contains(&new_size));
+                    counts[3] += 1;
+                }
+            }
+        }
+        assert_eq!(plan.live_count(), live.iter().filter(|&&l| l).count());
+        let model: Vec<usize> = (0..live.len()).filter(|&i| live[i]).collect();
+        assert_eq!(plan.live_slots().collect::<Vec<_>>(), model);
+        assert_eq!(plan.remaining(), Some(0));
+        counts
+    }
+
+    fn size_bounds(d: &SizeDist, l: &Lifetime) -> (usize, usize) {
+        let one = |d: &SizeDist| match d {
+            SizeDist::Fixed { size } => (*size, *size),
+            SizeDist::Uniform { min, max }
+            | SizeDist::LogUniform { min, max }
+            | SizeDist::InverseSquare { min, max } => (*min, *max),
+            SizeDist::Weighted { table } => (
+                table.iter().map(|r| r.size).min().unwrap(),
+                table.iter().map(|r| r.size).max().unwrap(),
+            ),
+            SizeDist::Python { large_max, .. } => (16, *large_max),
+        };
+        let (lo, hi) = one(d);
+        match l {
+            Lifetime::LongLived { size: Some(s), .. } => {
+                let (l2, h2) = one(s);
+                (lo.min(l2), hi.max(h2))
+            }
+            _ => (lo, hi),
+        }
+    }
+
+    #[test]
+    fn plans_keep_the_slot_invariants_and_the_exact_op_count() {
+        for w in shapes() {
+            w.validate().unwrap();
+            for thread in 0..2 {
+                let counts = replay(&w, thread);
+                let total: u64 = counts.iter().sum();
+                assert_eq!(
+                    total,
+                    w.warmup_ops + w.ops_per_thread.unwrap(),
+                    "{}",
+                    w.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn remote_and_realloc_fractions_are_honoured() {
+        let w = Workload {
+            threads: 2,
+            ops_per_thread: Some(200_000),
+            lifetime: Lifetime::Immediate,
+            remote_free_fraction: 0.3,
+            realloc_fraction: 0.2,
+            ..Workload::default()
+        };
+        let [allocs, frees, handoffs, reallocs] = replay(&w, 0);
+        let remote = handoffs as f64 / (frees + handoffs) as f64;
+        assert!((0.28..0.32).contains(&remote), "remote share {remote}");
+        let realloc = reallocs as f64 / allocs as f64;
+        assert!((0.18..0.22).contains(&realloc), "realloc share {realloc}");
+    }
+
+    #[test]
+    fn one_thread_frees_locally() {
+        let w = Workload {
+            threads: 1,
+            remote_free_fraction: 1.0,
+            ..Workload::default()
+        };
+        let [allocs, frees, handoffs, _] = replay(&w, 0);
+        assert_eq!(handoffs, 0);
+        assert!(frees > 0 && allocs >= frees);
+    }
+
+    #[test]
+    fn plans_are_deterministic_by_seed_and_thread() {
+        for p in crate::preset::all() {
+            let mut w = (p.workload)().quick();
+            w.threads = 2;
+            let run = |w: &Workload, t: usize| w.plan(t).take(5_000).collect::<Vec<_>>();
+            let a = run(&w, 0);
+            assert_eq!(a, run(&w, 0), "{}: same seed, same plan", p.name);
+            let mut other = w.clone();
+            other.seed += 1;
+            let differs_by_seed = a != run(&other, 0);
+            let differs_by_thread = a != run(&w, 1);
+            // Fixed sizes with immediate frees and no remote frees or
+            // reallocs have no randomness to vary.
+            let random = w.remote_free_fraction > 0.0
+                || !matches!(w.size, SizeDist::Fixed { .. })
+                || !matches!(w.lifetime, Lifetime::Immediate);
+            assert_eq!(differs_by_seed, random, "{}", p.name);
+            assert_eq!(differs_by_thread, random, "{}", p.name);
+        }
+    }
+
+    #[test]
+    fn duration_plans_are_unbounded() {
+        let mut w = Workload::default();
+        w.set("duration_ms", "10").unwrap();
+        let mut plan = w.plan(0);
+        assert_eq!(plan.remaining(), None);
+        assert_eq!(plan.by_ref().take(50_000).count(), 50_000);
+        assert!(plan.next().is_some());
+    }
+
+    #[test]
+    fn fifo_and_batch_free_in_their_order() {
+        let frees = |lifetime: Lifetime, n: usize| -> Vec<usize> {
+            let w = Workload {
+                lifetime,
+                ..Workload::default()
+            };
+            w.plan(0)
+                .filter_map(|a| match a {
+                    Action::Free { slot } => Some(slot),
+                    _ => None,
+                })
+                .take(n)
+                .collect()
+        };
+        assert_eq!(frees(Lifetime::Fifo { window: 3 }, 6), [0, 1, 2, 0, 1, 2]);
+        let lifo = Lifetime::Batch {
+            count: 3,
+            order: FreeOrder::Lifo,
+        };
+        assert_eq!(frees(lifo, 6), [2, 1, 0, 2, 1, 0]);
+        let fifo = Lifetime::Batch {
+            count: 3,
+            order: FreeOrder::Fifo,
+        };
+        assert_eq!(frees(fifo, 6), [0, 1, 2, 0, 1, 2]);
+        let random = Lifetime::Batch {
+            count: 4,
+            order: FreeOrder::Random,
+        };
+        for batch in frees(random, 400).chunks(4) {
+            let mut sorted = batch.to_vec();
+            sorted.sort_unstable();
+            assert_eq!(sorted, [0, 1, 2, 3]);
+        }
+    }
+
+    fn sizes(size: SizeDist, n: usize) -> Vec<usize> {
+        let w = Workload {
+            size,
+            lifetime: Lifetime::Immediate,
+            ops_per_thread: Some(2 * n as u64),
+            warmup_ops: 0,
+            ..Workload::default()
+        };
+        w.plan(0)
+            .filter_map(|a| match a {
+                Action::Alloc { size, .. } => Some(size),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn share(v: &[usize], f: impl Fn(usize) -> bool) -> f64 {
+        v.iter().filter(|&&s| f(s)).count() as f64 / v.len() as f64
+    }
+
+    #[test]
+    fn size_distributions_have_their_shape() {
+        let u = sizes(SizeDist::Uniform { min: 10, max: 20 }, 50_000);
+        assert!(u.iter().all(|s| (10..=20).contains(s)));
+        assert!(u.contains(&10) && u.contains(&20));
+
+        // Log-uniform: each octave about equally likely.
+        let l = sizes(SizeDist::LogUniform { min: 16, max: 4095 }, 80_000);
+        assert!(l.iter().all(|s| (16..=4095).contains(s)));
+        let low = share(&l, |s| s < 64);
+        let high = share(&l, |s| s >= 1024);
+        assert!((0.2..0.3).contains(&low) && (0.2..0.3).contains(&high));
+
+        // Inverse square on 4..=32768: P(size < 8) is about one half.
+        let i = sizes(SizeDist::InverseSquare { min: 4, max: 32768 }, 80_000);
+        assert!(i.iter().all(|s| (4..=32768).contains(s)));
+        assert!((0.45..0.55).contains(&share(&i, |s| s < 8)));
+        assert!(i.iter().any(|&s| s > 1024));
+
+        let w = sizes(SizeDist::parse("weighted:16=3,4096=1").unwrap(), 80_000);
+        assert!(w.iter().all(|&s| s == 16 || s == 4096));
+        assert!((0.72..0.78).contains(&share(&w, |s| s == 16)));
+
+        let p = sizes(
+            SizeDist::Python {
+                large_fraction: 0.02,
+                large_max: 65536,
+            },
+            100_000,
+        );
+        assert!((0.97..0.99).contains(&share(&p, |s| (16..=512).contains(&s))));
+        assert!(share(&p, |s| s <= 64) > 0.5);
+        assert!(p.iter().all(|&s| (16..=65536).contains(&s)));
     }
 }
