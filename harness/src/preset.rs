@@ -269,3 +269,76 @@ fn python() -> Workload {
         ..base("python", 800_000)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_preset_validates_at_full_and_quick_scale() {
+        for p in all() {
+            let w = (p.workload)();
+            w.validate()
+                .unwrap_or_else(|e| panic!("preset {}: {e}", p.name));
+            assert_eq!(w.name, p.name);
+            assert_eq!(w.threads, 1);
+            w.clone().quick().validate().unwrap();
+            let mut two = w.clone();
+            two.set("threads", "2").unwrap();
+            assert!(!p.follows.is_empty() && !p.stresses.is_empty());
+        }
+    }
+
+    #[test]
+    fn names_are_unique_and_looked_up() {
+        let mut names: Vec<&str> = all().iter().map(|p| p.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), all().len());
+        for p in all() {
+            assert_eq!(get(p.name).unwrap(), (p.workload)());
+        }
+        let e = get("larsen").unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("larsen"), "{msg}");
+        for p in all() {
+            assert!(msg.contains(p.name), "{msg} lacks {}", p.name);
+        }
+    }
+
+    #[test]
+    fn quick_runs_stay_mostly_in_steady_state() {
+        // Filling the slot table is start-up, not the pattern under test:
+        // even at --quick scale each round should run several times more
+        // ops than it takes to fill the slots.
+        for p in all() {
+            let w = (p.workload)().quick();
+            let per_round = w.ops_in_round(w.rounds - 1).unwrap();
+            assert!(
+                per_round >= 4 * w.slots() as u64,
+                "{}: {per_round} ops per round for {} slots",
+                p.name,
+                w.slots()
+            );
+        }
+    }
+
+    #[test]
+    fn the_suite_presets_cover_the_published_benchmarks() {
+        let want = [
+            "larson",
+            "xmalloc",
+            "cache-scratch",
+            "cache-thrash",
+            "mstress",
+            "rptest",
+            "alloc-test",
+            "glibc-thread",
+            "sh6bench",
+            "sh8bench",
+            "python",
+        ];
+        let names: Vec<&str> = all().iter().map(|p| p.name).collect();
+        assert_eq!(names, want);
+    }
+}
