@@ -324,6 +324,18 @@ mod tests {
     }
 
     #[test]
+    fn docs_table_lists_every_preset() {
+        let doc = include_str!("../../docs/presets.md");
+        for p in all() {
+            assert!(
+                doc.contains(&format!("| `{}` |", p.name)),
+                "docs/presets.md has no row for {}",
+                p.name
+            );
+        }
+    }
+
+    #[test]
     fn the_suite_presets_cover_the_published_benchmarks() {
         let want = [
             "larson",
