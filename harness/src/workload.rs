@@ -612,7 +612,12 @@ impl Workload {
     /// Sets one field from its textual value (CLI flags and sweeps), with
     /// the same parsing and validation as a workload file. On error the
     /// workload is unchanged.
+    ///
+    /// Dashes in `field` read as underscores (`remote-free-fraction`), for
+    /// command-line spelling.
     pub fn set(&mut self, field: &str, value: &str) -> Result<(), WorkloadError> {
+        let field = field.replace('-', "_");
+        let field = field.as_str();
         if field == "preset" {
             return Err(invalid(
                 field,
@@ -632,16 +637,19 @@ impl Workload {
         Ok(())
     }
 
-    /// The current value of a field, as `set` would accept it back.
+    /// The current value of a field, in the compact form `set` accepts back
+    /// (`16..512`, `random:1000`, `0.25`): for labels and sweep keys.
     pub fn get(&self, field: &str) -> Result<String, WorkloadError> {
+        let field = field.replace('-', "_");
+        let field = field.as_str();
         let value = match field {
             "name" => return Ok(self.name.clone()),
             "geometry" => return Ok(self.geometry.clone()),
             "ops_per_thread" => return Ok(opt_to_string(self.ops_per_thread)),
             "duration_ms" => return Ok(opt_to_string(self.duration_ms)),
             "touch_bytes" => return Ok(self.touch_bytes.to_string()),
-            "size" => toml::Value::try_from(&self.size),
-            "lifetime" => toml::Value::try_from(&self.lifetime),
+            "size" => return Ok(self.size.to_string()),
+            "lifetime" => return Ok(self.lifetime.to_string()),
             "threads" => toml::Value::try_from(self.threads as u64),
             "warmup_ops" => toml::Value::try_from(self.warmup_ops),
             "remote_free_fraction" => toml::Value::try_from(self.remote_free_fraction),
@@ -1024,7 +1032,7 @@ impl SizeDist {
             }
             "weighted" => {
                 let table = rest
-                    .split(',')
+                    .split([',', ';'])
                     .filter(|e| !e.trim().is_empty())
                     .map(|e| {
                         let (size, weight) = e
@@ -1121,6 +1129,63 @@ impl Lifetime {
                 })
             }
             _ => Err(format!("unknown lifetime kind {kind:?}")),
+        }
+    }
+}
+
+impl fmt::Display for SizeDist {
+    /// The compact form [`SizeDist::parse`] reads back (weighted rows are
+    /// separated by `;` so that the text survives comma-separated sweeps).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SizeDist::Fixed { size } => write!(f, "{size}"),
+            SizeDist::Uniform { min, max } => write!(f, "{min}..{max}"),
+            SizeDist::LogUniform { min, max } => write!(f, "log-uniform:{min}..{max}"),
+            SizeDist::InverseSquare { min, max } => write!(f, "inverse-square:{min}..{max}"),
+            SizeDist::Weighted { table } => {
+                f.write_str("weighted:")?;
+                for (i, row) in table.iter().enumerate() {
+                    let sep = if i == 0 { "" } else { ";" };
+                    write!(f, "{sep}{}={}", row.size, row.weight)?;
+                }
+                Ok(())
+            }
+            SizeDist::Python {
+                large_fraction,
+                large_max,
+            } => write!(f, "python:{large_fraction}:{large_max}"),
+        }
+    }
+}
+
+impl fmt::Display for Lifetime {
+    /// The compact form [`Lifetime::parse`] reads back; a long-lived
+    /// lifetime with its own survivor sizes has none, and is written as a
+    /// TOML inline table, which `set` also reads.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Lifetime::Immediate => f.write_str("immediate"),
+            Lifetime::Fifo { window } => write!(f, "fifo:{window}"),
+            Lifetime::Random { slots } => write!(f, "random:{slots}"),
+            Lifetime::Batch { count, order } => {
+                let order = match order {
+                    FreeOrder::Lifo => "lifo",
+                    FreeOrder::Fifo => "fifo",
+                    FreeOrder::Random => "random",
+                    FreeOrder::Mixed => "mixed",
+                };
+                write!(f, "batch:{count}:{order}")
+            }
+            Lifetime::LongLived {
+                fraction,
+                slots,
+                window,
+                size: None,
+            } => write!(f, "long-lived:{fraction}:{slots}:{window}"),
+            Lifetime::LongLived { .. } => match toml::Value::try_from(self) {
+                Ok(v) => write!(f, "{v}"),
+                Err(_) => write!(f, "{self:?}"),
+            },
         }
     }
 }
@@ -1829,29 +1894,39 @@ size = { kind = "log-uniform", min = 600, max = 9000 }
     fn parses_compact_sizes_and_lifetimes() {
         let cases = [
             ("size = 64", "size", "64"),
-            ("size = \"16..512\"", "size", "uniform"),
-            ("size = \"16..=512\"", "size", "uniform"),
-            ("size = \"log-uniform:16..4096\"", "size", "log-uniform"),
+            ("size = \"16..512\"", "size", "16..512"),
+            ("size = \"16..=512\"", "size", "16..512"),
+            ("size = \"uniform:16..512\"", "size", "16..512"),
+            (
+                "size = \"log-uniform:16..4096\"",
+                "size",
+                "log-uniform:16..4096",
+            ),
             (
                 "size = \"inverse-square:4..32768\"",
                 "size",
-                "inverse-square",
+                "inverse-square:4..32768",
             ),
-            ("size = \"weighted:16=5,64=2\"", "size", "weighted"),
-            ("size = \"python:0.1:1024\"", "size", "python"),
+            (
+                "size = \"weighted:16=5,64=2\"",
+                "size",
+                "weighted:16=5;64=2",
+            ),
+            ("size = \"python\"", "size", "python:0.02:65536"),
+            ("size = \"python:0.1:1024\"", "size", "python:0.1:1024"),
             ("lifetime = \"immediate\"", "lifetime", "immediate"),
-            ("lifetime = \"fifo:8\"", "lifetime", "fifo"),
-            ("lifetime = \"random:100\"", "lifetime", "random"),
-            ("lifetime = \"batch:10:lifo\"", "lifetime", "batch"),
+            ("lifetime = \"fifo:8\"", "lifetime", "fifo:8"),
+            ("lifetime = \"random:100\"", "lifetime", "random:100"),
+            ("lifetime = \"batch:10:lifo\"", "lifetime", "batch:10:lifo"),
             (
                 "lifetime = \"long-lived:0.1:10:4\"",
                 "lifetime",
-                "long-lived",
+                "long-lived:0.1:10:4",
             ),
         ];
         for (text, field, shown) in cases {
             let w = Workload::from_toml_str(text).unwrap();
-            assert!(w.get(field).unwrap().contains(shown), "{text}");
+            assert_eq!(w.get(field).unwrap(), shown, "{text}");
         }
         let w = Workload::from_toml_str("size = \"python:0.1:1024\"").unwrap();
         assert_eq!(
@@ -2018,6 +2093,13 @@ size = { kind = "log-uniform", min = 600, max = 9000 }
         assert_eq!((w.ops_per_thread, w.duration_ms), (None, Some(100)));
         w.set("ops_per_thread", "1_000").unwrap();
         assert_eq!((w.ops_per_thread, w.duration_ms), (Some(1000), None));
+        w.set("remote-free-fraction", "0.5").unwrap();
+        assert_eq!(w.remote_free_fraction, 0.5);
+        // `;` separates weighted rows too, so that sweeps can split on `,`.
+        w.set("size", "weighted:16=3;4096=1").unwrap();
+        assert_eq!(w.get("size").unwrap(), "weighted:16=3;4096=1");
+        w.set("lifetime", "long-lived:0.5:10:4").unwrap();
+        assert_eq!(w.get("lifetime").unwrap(), "long-lived:0.5:10:4");
     }
 
     #[test]
@@ -2295,6 +2377,13 @@ size = { kind = "log-uniform", min = 600, max = 9000 }
             assert_eq!(differs_by_seed, random, "{}", p.name);
             assert_eq!(differs_by_thread, random, "{}", p.name);
         }
+    }
+
+    #[test]
+    fn plans_can_move_to_another_thread() {
+        // The driver moves a plan to a fresh thread each round.
+        fn assert_send<T: Send + 'static>(_: &T) {}
+        assert_send(&full().plan(0));
     }
 
     #[test]
