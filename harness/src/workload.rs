@@ -105,7 +105,7 @@ pub struct Workload {
     pub geometry: String,
     /// Tag every block and check the tag before it is freed.
     pub verify: bool,
-    /// Time one op in this many (1 = every op).
+    /// Time one op in this many (1 = every op, 0 = no latency timing).
     pub latency_sample_one_in: u32,
     /// RNG seed; each thread's plan is seeded from (seed, thread).
     pub seed: u64,
@@ -300,6 +300,16 @@ impl Touch {
         match self {
             Touch::All => size,
             Touch::Bytes(n) => n.min(size),
+        }
+    }
+}
+
+/// The byte limit as a number: `all` is `u64::MAX` (every block is smaller).
+impl From<Touch> for u64 {
+    fn from(t: Touch) -> u64 {
+        match t {
+            Touch::All => u64::MAX,
+            Touch::Bytes(n) => n as u64,
         }
     }
 }
@@ -510,8 +520,8 @@ const FIELDS: &[FieldDoc] = &[
     },
     FieldDoc {
         name: "latency_sample_one_in",
-        accepted: "1..=1048576",
-        help: "time one op in this many (1 = every op)",
+        accepted: "0..=1048576",
+        help: "time one op in this many (1 = every op, 0 = no latency timing)",
     },
     FieldDoc {
         name: "seed",
@@ -819,7 +829,7 @@ impl Workload {
                 "unknown geometry",
             ));
         }
-        if !(1..=1 << 20).contains(&self.latency_sample_one_in) {
+        if self.latency_sample_one_in > 1 << 20 {
             return Err(invalid(
                 "latency_sample_one_in",
                 self.latency_sample_one_in,
@@ -2050,9 +2060,9 @@ size = { kind = "log-uniform", min = 600, max = 9000 }
         assert_names(&bad("verify = \"yes\""), "verify", &["yes", "true, false"]);
         assert_names(&bad("name = \"has space\""), "name", &["has space"]);
         assert_names(
-            &bad("latency_sample_one_in = 0"),
+            &bad("latency_sample_one_in = 2000000"),
             "latency_sample_one_in",
-            &["1..=1048576"],
+            &["0..=1048576"],
         );
         assert!(matches!(bad("threads = "), WorkloadError::Syntax(_)));
     }
@@ -2377,6 +2387,15 @@ size = { kind = "log-uniform", min = 600, max = 9000 }
             assert_eq!(differs_by_seed, random, "{}", p.name);
             assert_eq!(differs_by_thread, random, "{}", p.name);
         }
+    }
+
+    #[test]
+    fn touch_limits_the_bytes_written() {
+        assert_eq!(Touch::All.bytes_for(100), 100);
+        assert_eq!(Touch::Bytes(16).bytes_for(100), 16);
+        assert_eq!(Touch::Bytes(16).bytes_for(8), 8);
+        assert_eq!(u64::from(Touch::All), u64::MAX);
+        assert_eq!(u64::from(Touch::Bytes(16)), 16);
     }
 
     #[test]
