@@ -151,7 +151,7 @@ fn larson() -> Workload {
         // driver's rounds do exactly that.
         rounds: 4,
         verify: true,
-        ..base("larson", 1_000_000)
+        ..base("larson", 600_000)
     }
 }
 
@@ -161,7 +161,7 @@ fn xmalloc() -> Workload {
         lifetime: Lifetime::Fifo { window: 100 },
         remote_free_fraction: 1.0,
         verify: true,
-        ..base("xmalloc", 1_000_000)
+        ..base("xmalloc", 400_000)
     }
 }
 
@@ -196,7 +196,7 @@ fn mstress() -> Workload {
         remote_free_fraction: 0.25,
         rounds: 10,
         verify: true,
-        ..base("mstress", 600_000)
+        ..base("mstress", 300_000)
     }
 }
 
@@ -206,7 +206,7 @@ fn rptest() -> Workload {
         lifetime: Lifetime::Random { slots: 1024 },
         remote_free_fraction: 0.2,
         verify: true,
-        ..base("rptest", 600_000)
+        ..base("rptest", 300_000)
     }
 }
 
@@ -214,7 +214,7 @@ fn alloc_test() -> Workload {
     Workload {
         size: SizeDist::InverseSquare { min: 8, max: 1024 },
         lifetime: Lifetime::Random { slots: 4096 },
-        ..base("alloc-test", 1_000_000)
+        ..base("alloc-test", 800_000)
     }
 }
 
@@ -225,29 +225,31 @@ fn glibc_thread() -> Workload {
             max: 32 * 1024,
         },
         lifetime: Lifetime::Random { slots: 1024 },
-        ..base("glibc-thread", 1_000_000)
+        ..base("glibc-thread", 800_000)
     }
 }
 
 fn sh6bench() -> Workload {
-    Workload {
-        size: SizeDist::Uniform { min: 1, max: 1024 },
-        lifetime: Lifetime::Batch {
-            count: 100,
-            order: FreeOrder::Mixed,
-        },
-        ..base("sh6bench", 1_000_000)
-    }
+    sh_batches("sh6bench", 600_000)
 }
 
 fn sh8bench() -> Workload {
     Workload {
         remote_free_fraction: 0.25,
         verify: true,
-        ..Workload {
-            name: "sh8bench".to_string(),
-            ..sh6bench()
-        }
+        ..sh_batches("sh8bench", 400_000)
+    }
+}
+
+/// SmartHeap's batch pattern, shared by sh6bench and sh8bench.
+fn sh_batches(name: &str, ops_per_thread: u64) -> Workload {
+    Workload {
+        size: SizeDist::Uniform { min: 1, max: 1024 },
+        lifetime: Lifetime::Batch {
+            count: 100,
+            order: FreeOrder::Mixed,
+        },
+        ..base(name, ops_per_thread)
     }
 }
 
@@ -266,7 +268,7 @@ fn python() -> Workload {
         realloc_fraction: 0.03,
         touch_bytes: Touch::All,
         geometry: "modern".to_string(),
-        ..base("python", 800_000)
+        ..base("python", 500_000)
     }
 }
 
