@@ -853,13 +853,14 @@ impl Workload {
     }
 
     /// Slots a thread's plan uses: the driver's per-thread slot table size.
+    /// Counts out of range are clamped as [`Workload::plan`] clamps them.
     pub fn slots(&self) -> usize {
         match &self.lifetime {
             Lifetime::Immediate => 1,
-            Lifetime::Fifo { window } => (*window).max(1),
-            Lifetime::Random { slots } => (*slots).max(1),
-            Lifetime::Batch { count, .. } => (*count).max(1),
-            Lifetime::LongLived { slots, window, .. } => (*window).max(1) + (*slots).max(1),
+            Lifetime::Fifo { window: n }
+            | Lifetime::Random { slots: n }
+            | Lifetime::Batch { count: n, .. } => clamp_count(*n),
+            Lifetime::LongLived { slots, window, .. } => clamp_count(*window) + clamp_count(*slots),
         }
     }
 
@@ -881,6 +882,11 @@ impl Workload {
     pub fn plan(&self, thread: usize) -> Plan {
         Plan::new(self, thread)
     }
+}
+
+/// A slot count as plans use it: at least 1, at most [`MAX_SLOTS`].
+fn clamp_count(n: usize) -> usize {
+    n.clamp(1, MAX_SLOTS)
 }
 
 fn opt_to_string(v: Option<u64>) -> String {
@@ -1482,7 +1488,6 @@ fn slot_range(n: usize) -> Uniform<usize> {
 impl Plan {
     fn new(w: &Workload, thread: usize) -> Plan {
         let rng = SmallRng::seed_from_u64(mix64(w.seed) ^ mix64(!(thread as u64)));
-        let clamp_count = |n: usize| n.clamp(1, MAX_SLOTS);
         let (shape, long_sizes) = match &w.lifetime {
             Lifetime::Immediate => (Shape::Immediate, None),
             Lifetime::Fifo { window } => (
@@ -1562,7 +1567,7 @@ impl Plan {
             },
             realloc: chance(w.realloc_fraction),
             remaining,
-            live: vec![false; w.slots().clamp(1, 2 * MAX_SLOTS)].into_boxed_slice(),
+            live: vec![false; w.slots()].into_boxed_slice(),
             live_count: 0,
             pending: Pending::None,
             shape,
@@ -2396,6 +2401,94 @@ size = { kind = "log-uniform", min = 600, max = 9000 }
         assert_eq!(Touch::Bytes(16).bytes_for(8), 8);
         assert_eq!(u64::from(Touch::All), u64::MAX);
         assert_eq!(u64::from(Touch::Bytes(16)), 16);
+    }
+
+    #[test]
+    fn invalid_workloads_give_plans_that_do_not_panic() {
+        // A workload that skipped validation (say, JSON handed to a child
+        // by hand) still gets a plan that keeps the slot invariants.
+        let nan = f64::NAN;
+        let sizes = [
+            SizeDist::Uniform { min: 0, max: 0 },
+            SizeDist::Uniform { min: 9, max: 3 },
+            SizeDist::LogUniform { min: 0, max: 0 },
+            SizeDist::InverseSquare {
+                min: 0,
+                max: usize::MAX,
+            },
+            SizeDist::Weighted { table: vec![] },
+            SizeDist::Weighted {
+                table: vec![WeightedSize {
+                    size: 0,
+                    weight: nan,
+                }],
+            },
+            SizeDist::Python {
+                large_fraction: nan,
+                large_max: 0,
+            },
+        ];
+        let lifetimes = [
+            Lifetime::Fifo { window: 0 },
+            Lifetime::Random { slots: 0 },
+            Lifetime::Batch {
+                count: 0,
+                order: FreeOrder::Mixed,
+            },
+            Lifetime::LongLived {
+                fraction: nan,
+                slots: 0,
+                window: 0,
+                size: Some(SizeDist::Weighted { table: vec![] }),
+            },
+            Lifetime::LongLived {
+                fraction: 7.0,
+                slots: 0,
+                window: 0,
+                size: None,
+            },
+        ];
+        for size in &sizes {
+            for lifetime in &lifetimes {
+                let w = Workload {
+                    threads: 0,
+                    ops_per_thread: None,
+                    duration_ms: None,
+                    warmup_ops: 2_000,
+                    size: size.clone(),
+                    lifetime: lifetime.clone(),
+                    remote_free_fraction: nan,
+                    realloc_fraction: 2.0,
+                    align: 3,
+                    ..Workload::default()
+                };
+                assert!(w.validate().is_err());
+                let mut plan = w.plan(0);
+                let mut live = vec![false; w.slots()];
+                assert_eq!(plan.slots(), live.len());
+                for a in plan.by_ref() {
+                    match a {
+                        Action::Alloc { slot, size, align } => {
+                            assert!(!live[slot] && size >= 1 && align.is_power_of_two());
+                            live[slot] = true;
+                        }
+                        Action::Free { slot } | Action::Handoff { slot } => {
+                            assert!(live[slot]);
+                            live[slot] = false;
+                        }
+                        Action::Realloc { slot, new_size } => {
+                            assert!(live[slot] && new_size >= 1);
+                        }
+                    }
+                }
+                assert_eq!(plan.live_count(), live.iter().filter(|&&l| l).count());
+            }
+        }
+        let huge = Workload {
+            lifetime: Lifetime::Random { slots: usize::MAX },
+            ..Workload::default()
+        };
+        assert_eq!(huge.slots(), MAX_SLOTS);
     }
 
     #[test]
