@@ -1,3 +1,5 @@
 //! The poolbench harness: workloads, measurement, results and reports.
 
+pub mod compare;
+pub mod report;
 pub mod results;
