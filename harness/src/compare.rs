@@ -351,14 +351,13 @@ pub fn compare(base: &RunResults, new: &RunResults, opts: &Options) -> Compariso
                     (bm, _) => {
                         out.verdict = Verdict::Failed;
                         out.newly_failed = bm.is_some();
-                        let mut notes = Vec::new();
-                        if let Some(r) = failure_note(b) {
-                            notes.push(format!("base failed: {r}"));
-                        }
-                        if let Some(r) = failure_note(n) {
-                            notes.push(format!("new failed: {r}"));
-                        }
-                        out.note = notes.join("; ");
+                        out.note = match (failure_note(b), failure_note(n)) {
+                            (Some(rb), Some(rn)) if rb == rn => format!("failed in both runs: {rn}"),
+                            (Some(rb), Some(rn)) => format!("base failed: {rb}; new failed: {rn}"),
+                            (Some(rb), None) => format!("base failed: {rb}"),
+                            (None, Some(rn)) => format!("new failed: {rn}"),
+                            (None, None) => String::new(),
+                        };
                     }
                 },
                 (None, None) => {}
@@ -372,6 +371,18 @@ pub fn compare(base: &RunResults, new: &RunResults, opts: &Options) -> Compariso
         options: *opts,
         cells,
     }
+}
+
+/// "3 regressions", "1 improvement", "5 unchanged".
+fn count_text(v: Verdict, n: usize) -> String {
+    let word = match v {
+        Verdict::Regression => "regression",
+        Verdict::Improvement => "improvement",
+        Verdict::Unchanged => return format!("{n} unchanged"),
+        Verdict::Missing => return format!("{n} missing"),
+        Verdict::Failed => return format!("{n} failed"),
+    };
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
 }
 
 #[derive(Serialize)]
@@ -512,14 +523,16 @@ impl Comparison {
             out.push_str(line.trim_end());
             out.push('\n');
             if ri == 0 {
-                out.push_str(&"-".repeat(widths.iter().sum::<usize>() + 2 * (ncol - 1)));
+                // The verdict column is ragged (notes), so the rule stops at its header.
+                let w = widths[..ncol - 1].iter().sum::<usize>() + 2 * (ncol - 1) + r[ncol - 1].chars().count();
+                out.push_str(&"-".repeat(w));
                 out.push('\n');
             }
         }
         let counts: Vec<String> = self
             .counts()
             .iter()
-            .map(|(v, n)| format!("{n} {}", v.word().to_lowercase()))
+            .map(|(v, n)| count_text(*v, *n))
             .collect();
         out.push_str(&format!("\n{}\n", counts.join(", ")));
         if self.has_regression() {
@@ -578,7 +591,7 @@ impl Comparison {
             counts: self
                 .counts()
                 .iter()
-                .map(|(v, n)| (v.word().to_lowercase(), *n))
+                .map(|(v, n)| (count_text(*v, *n), *n))
                 .collect(),
             has_regression: self.has_regression(),
             columns,

@@ -487,7 +487,7 @@ impl LineChart {
                 let _ = write!(
                     s,
                     "<text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
-                    f.y1 + 17.0,
+                    f.y1 + 20.0,
                     esc(&t.label)
                 );
             }
@@ -602,7 +602,7 @@ fn axis_titles(s: &mut String, f: &Frame, x_title: &str, y_title: &str) {
         s,
         "<text class=\"axis-title\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
         (f.x0 + f.x1) / 2.0,
-        f.y1 + 40.0,
+        f.y1 + 42.0,
         esc(x_title)
     );
     if !y_title.is_empty() {
@@ -691,7 +691,7 @@ pub struct BarChart {
     pub legend: Vec<(String, String)>,
 }
 
-const BAR_LABEL_W: f64 = 150.0;
+const BAR_LABEL_W: f64 = 200.0;
 const BAR_NOTE_W: f64 = 90.0;
 const BAR_ROW: f64 = 26.0;
 const BAR_THICK: f64 = 17.0;
@@ -756,8 +756,8 @@ impl BarChart {
             if let Some(c) = &b.swatch {
                 let _ = write!(
                     s,
-                    "<rect x=\"8\" y=\"{:.1}\" width=\"10\" height=\"10\" fill=\"{}\"/>",
-                    mid - 5.0,
+                    "<rect class=\"swatch\" x=\"8\" y=\"{:.1}\" width=\"11\" height=\"11\" fill=\"{}\"/>",
+                    mid - 5.5,
                     esc(c)
                 );
                 label_x = label_x.max(24.0);

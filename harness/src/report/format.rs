@@ -84,9 +84,29 @@ pub fn bytes(v: f64) -> String {
     }
 }
 
-/// MiB as a bare number, for axes titled in MiB.
-pub fn mib_label(v: f64) -> String {
-    sig3(v)
+/// Drops trailing zeros of the number in front of an optional unit:
+/// tick labels such as "10 µs" and "0.2" read better than "10.0 µs" and
+/// "0.200", and on one axis the step already shows the precision.
+pub fn trim(s: String) -> String {
+    let (num, unit) = match s.find(' ') {
+        Some(i) => (&s[..i], &s[i..]),
+        None => (s.as_str(), ""),
+    };
+    if !num.contains('.') {
+        return s;
+    }
+    let num = num.trim_end_matches('0').trim_end_matches('.');
+    format!("{num}{unit}")
+}
+
+/// A bare number for tick labels.
+pub fn tick(v: f64) -> String {
+    trim(sig3(v))
+}
+
+/// A latency tick label.
+pub fn ns_tick(v: f64) -> String {
+    trim(ns(v))
 }
 
 /// A ratio such as a fragmentation factor: "1.37×".
@@ -137,6 +157,10 @@ mod tests {
         assert_eq!(bytes(3.0 * 1024.0 * 1024.0), "3.00 MiB");
         assert_eq!(pct_change(-0.3), "−30.0%");
         assert_eq!(pct_change(0.05), "+5.0%");
+        assert_eq!(ns_tick(10_000.0), "10 µs");
+        assert_eq!(tick(0.2), "0.2");
+        assert_eq!(tick(120.0), "120");
+        assert_eq!(ns_tick(2.5), "2.5 ns");
     }
 
     #[test]

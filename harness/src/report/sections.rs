@@ -216,7 +216,7 @@ pub fn latency(g: &Group) -> SectionView {
                 .iter()
                 .flat_map(|s| s.points.iter().map(|p| p.1))
                 .collect();
-            let y = Axis::auto("latency", &values, &|v| ns(v));
+            let y = Axis::auto("latency", &values, &format::ns_tick);
             let x = Axis::nines("percentile", nines_needed(&series));
             let chart = LineChart {
                 id: format!("{}-lat-{}-t{t}", g.id, super::group::slug(panel)),
@@ -267,57 +267,60 @@ pub fn latency(g: &Group) -> SectionView {
 }
 
 /// RSS over time at the most threads.
+///
+/// Cells of fast and slow subjects run for very different times (the
+/// `null` subject finishes in a blink, `gil` at many threads can take ten
+/// times longer than `sharded`), so on a shared seconds axis the fast ones
+/// are squeezed into the left edge. The x axis is therefore each cell's
+/// progress (% of its own sampled run); the table gives the durations.
 pub fn memory(g: &Group) -> SectionView {
     let t = g.max_threads();
     let mut series = Vec::new();
     let mut rows = Vec::new();
     let mut max_rss: f64 = 0.0;
-    let mut max_t: f64 = 0.0;
     for subject in g.subjects() {
-        let Some(m) = g.metrics(subject, t) else {
-            continue;
-        };
+        let Some(m) = g.metrics(subject, t) else { continue };
         let mem = &m.memory;
+        let last_t = mem.rss_timeline.last().map(|s| s.t_s).unwrap_or(0.0);
         rows.push(vec![
             subject.to_string(),
+            if last_t > 0.0 { format!("{} s", sig3(last_t)) } else { "—".into() },
             bytes(mem.rss_baseline_bytes as f64),
             bytes(mem.peak_rss_bytes as f64),
             bytes(mem.rss_after_drain_bytes as f64),
             bytes(mem.requested_peak_bytes as f64),
         ]);
-        if mem.rss_timeline.is_empty() {
+        if mem.rss_timeline.is_empty() || last_t <= 0.0 {
             continue;
         }
         let points: Vec<(f64, f64)> = mem
             .rss_timeline
             .iter()
-            .map(|s| (s.t_s, s.rss_bytes as f64 / MIB))
+            .map(|s| (100.0 * s.t_s / last_t, s.rss_bytes as f64 / MIB))
             .collect();
-        let (peak_t, sampled_peak) = points.iter().copied().fold(
-            (0.0, f64::NEG_INFINITY),
-            |a, p| if p.1 > a.1 { p } else { a },
-        );
-        let last_t = points.last().map(|p| p.0).unwrap_or(0.0);
+        let (peak_x, sampled_peak) = points
+            .iter()
+            .copied()
+            .fold((0.0, f64::NEG_INFINITY), |a, p| if p.1 > a.1 { p } else { a });
         let peak = (mem.peak_rss_bytes as f64 / MIB).max(sampled_peak);
         let drained = mem.rss_after_drain_bytes as f64 / MIB;
         max_rss = max_rss.max(peak).max(drained);
-        max_t = max_t.max(last_t);
         let mut s = Series::new(subject, palette::color(subject), points);
-        s.title = format!("{subject}: RSS, {t} threads");
+        s.title = format!("{subject}: RSS over {} s, {t} threads", sig3(last_t));
+        if subject == "null" {
+            s.dash = Dash::Dashed;
+        }
         s.markers.push(Marker {
-            x: peak_t,
+            x: peak_x,
             y: peak,
             shape: Shape::Dot,
             title: format!("{subject} peak RSS {}", bytes(mem.peak_rss_bytes as f64)),
         });
         s.markers.push(Marker {
-            x: last_t,
+            x: 100.0,
             y: drained,
             shape: Shape::Square,
-            title: format!(
-                "{subject} after drain {}",
-                bytes(mem.rss_after_drain_bytes as f64)
-            ),
+            title: format!("{subject} after drain {}", bytes(mem.rss_after_drain_bytes as f64)),
         });
         series.push(s);
     }
@@ -329,8 +332,8 @@ pub fn memory(g: &Group) -> SectionView {
         let chart = LineChart {
             id: format!("{}-rss", g.id),
             title: format!("{}: RSS over time, {t} threads", g.title()),
-            x: Axis::linear("time since cell start (s)", 0.0, max_t, &|v| sig3(v)),
-            y: Axis::linear("resident set (MiB)", 0.0, max_rss, &format::mib_label),
+            x: Axis::linear("progress through the cell (% of its run)", 0.0, 100.0, &format::tick),
+            y: Axis::linear("resident set (MiB)", 0.0, max_rss, &format::tick),
             series,
             keys: vec![
                 Key::Marker(Shape::Dot, "peak RSS".into()),
@@ -342,7 +345,7 @@ pub fn memory(g: &Group) -> SectionView {
             svg: chart.to_svg(),
         });
     }
-    notes.push("Peak is the process's getrusage maximum, which the sampler may miss between samples; after drain is RSS once every block was freed.".into());
+    notes.push("Peak is the process's getrusage maximum, which the sampler may miss between samples; after drain is RSS once every block was freed. Each line spans its own cell's run: see the durations above.".into());
     SectionView {
         id: format!("{}-memory", g.id),
         kind: "memory".into(),
@@ -351,7 +354,7 @@ pub fn memory(g: &Group) -> SectionView {
         charts,
         notes,
         table: (!rows.is_empty()).then(|| MiniTable {
-            head: ["subject", "baseline", "peak RSS", "after drain", "requested peak"]
+            head: ["subject", "sampled for", "baseline", "peak RSS", "after drain", "requested peak"]
                 .map(String::from)
                 .to_vec(),
             rows,
@@ -431,7 +434,7 @@ pub fn fragmentation(g: &Group) -> SectionView {
             id: format!("{}-accounting", g.id),
             title: format!("{}: where mapped memory goes, {t} threads", g.title()),
             axis_title: "bytes mapped (MiB)".into(),
-            fmt: format::mib_label,
+            fmt: format::tick,
             bars,
             legend: CATEGORIES
                 .iter()
@@ -452,7 +455,7 @@ pub fn fragmentation(g: &Group) -> SectionView {
             id: format!("{}-fragmentation", g.id),
             title: format!("{}: fragmentation ratio, {t} threads", g.title()),
             axis_title: "memory held ÷ bytes requested live, at peak (×)".into(),
-            fmt: sig3_fn,
+            fmt: format::tick,
             bars: ratio_bars,
             legend: Vec::new(),
         };
@@ -472,8 +475,4 @@ pub fn fragmentation(g: &Group) -> SectionView {
         notes,
         table: None,
     }
-}
-
-fn sig3_fn(v: f64) -> String {
-    sig3(v)
 }
