@@ -161,6 +161,7 @@ probe_charts=$(grep -o 'data-probe-charts="[0-9]*"' "$out_abs/probe-dom.html" | 
 [[ -n $probe_charts ]] || fail "the layout probe did not run (no data-probe-charts in the probe DOM)"
 [[ $probe_charts -eq $src_svgs ]] || fail "the layout probe saw $probe_charts charts, the source has $src_svgs"
 problems=$(sed -n 's/.*data-probe-problems="\([^"]*\)".*/\1/p' "$out_abs/probe-dom.html" | head -1)
+problems=$(printf "%s" "$problems" | sed "s/&quot;/\"/g; s/&lt;/</g; s/&gt;/>/g; s/&amp;/\&/g")
 [[ $problems == none ]] || fail "layout problems: $problems"
 zero=$(grep -o 'data-rendered="[0-9]*x[0-9]*"' "$out_abs/probe-dom.html" | grep -E '"0x|x0"' | head -3 || true)
 [[ -z $zero ]] || fail "charts rendered with zero size: $zero"

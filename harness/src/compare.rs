@@ -352,7 +352,9 @@ pub fn compare(base: &RunResults, new: &RunResults, opts: &Options) -> Compariso
                         out.verdict = Verdict::Failed;
                         out.newly_failed = bm.is_some();
                         out.note = match (failure_note(b), failure_note(n)) {
-                            (Some(rb), Some(rn)) if rb == rn => format!("failed in both runs: {rn}"),
+                            (Some(rb), Some(rn)) if rb == rn => {
+                                format!("failed in both runs: {rn}")
+                            }
                             (Some(rb), Some(rn)) => format!("base failed: {rb}; new failed: {rn}"),
                             (Some(rb), None) => format!("base failed: {rb}"),
                             (None, Some(rn)) => format!("new failed: {rn}"),
@@ -524,7 +526,9 @@ impl Comparison {
             out.push('\n');
             if ri == 0 {
                 // The verdict column is ragged (notes), so the rule stops at its header.
-                let w = widths[..ncol - 1].iter().sum::<usize>() + 2 * (ncol - 1) + r[ncol - 1].chars().count();
+                let w = widths[..ncol - 1].iter().sum::<usize>()
+                    + 2 * (ncol - 1)
+                    + r[ncol - 1].chars().count();
                 out.push_str(&"-".repeat(w));
                 out.push('\n');
             }
@@ -557,16 +561,17 @@ impl Comparison {
                     .map(|m| match c.changes.iter().find(|x| x.metric == *m) {
                         Some(x) => HtmlCell {
                             text: format!("{} → {}", m.format(x.base), m.format(x.new)),
-                            change: format!(
-                                "{} (bound ±{:.1}%{})",
-                                pct_change(x.relative()),
-                                x.bound * 100.0,
-                                if x.bound_from_spread {
-                                    ", from repeats"
-                                } else {
-                                    ""
-                                }
-                            ),
+                            // The bound is worth showing only where the
+                            // repeats widened it beyond the threshold.
+                            change: if x.bound_from_spread {
+                                format!(
+                                    "{} (noise ±{:.1}%)",
+                                    pct_change(x.relative()),
+                                    x.bound * 100.0
+                                )
+                            } else {
+                                pct_change(x.relative())
+                            },
                             class: match x.verdict {
                                 Verdict::Regression => "verdict-regression".into(),
                                 Verdict::Improvement => "verdict-improvement".into(),

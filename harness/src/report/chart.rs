@@ -754,13 +754,15 @@ impl BarChart {
             let mid = top + BAR_THICK / 2.0;
             let mut label_x = f.x0 - 8.0;
             if let Some(c) = &b.swatch {
+                // The swatch sits between the label and the bar.
                 let _ = write!(
                     s,
-                    "<rect class=\"swatch\" x=\"8\" y=\"{:.1}\" width=\"11\" height=\"11\" fill=\"{}\"/>",
+                    "<rect class=\"swatch\" x=\"{:.1}\" y=\"{:.1}\" width=\"11\" height=\"11\" fill=\"{}\"/>",
+                    f.x0 - 19.0,
                     mid - 5.5,
                     esc(c)
                 );
-                label_x = label_x.max(24.0);
+                label_x = f.x0 - 25.0;
             }
             let _ = write!(
                 s,

@@ -101,7 +101,11 @@ fn latency(count: u64, base_ns: f64, slope: f64) -> Latency {
 
 fn accounting(requested: u64, subject: &str, at_end: bool) -> Accounting {
     let r = requested as f64;
-    let spare = if subject == "sharded" { 0.25 } else { 0.12 };
+    let spare = match subject {
+        "sharded" => 0.25,
+        "tcache" => 0.12,
+        _ => 0.06,
+    };
     let (allocated, available, empty, headers, quant) = if at_end {
         (0.0, 0.0, r * 0.2, 0.0, 0.0)
     } else {

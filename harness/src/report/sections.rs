@@ -160,6 +160,49 @@ fn nines_needed(series: &[Series]) -> u32 {
     }
 }
 
+/// One latency kind drawn in a panel, with its line style and the
+/// legend key for that style (empty: no key needed).
+struct Layer {
+    kind: &'static str,
+    dash: Dash,
+    key: &'static str,
+}
+
+/// Latency panels: frees overlay local (solid) and remote (dashed).
+const PANELS: &[(&str, &[Layer])] = &[
+    (
+        "alloc",
+        &[Layer {
+            kind: "alloc",
+            dash: Dash::Solid,
+            key: "",
+        }],
+    ),
+    (
+        "free",
+        &[
+            Layer {
+                kind: "free_local",
+                dash: Dash::Solid,
+                key: "local free",
+            },
+            Layer {
+                kind: "free_remote",
+                dash: Dash::Dashed,
+                key: "remote free",
+            },
+        ],
+    ),
+    (
+        "GIL wait",
+        &[Layer {
+            kind: "gil_wait",
+            dash: Dash::Solid,
+            key: "",
+        }],
+    ),
+];
+
 /// Latency percentile distributions, HdrHistogram style.
 pub fn latency(g: &Group) -> SectionView {
     let threads = g.threads();
@@ -170,37 +213,25 @@ pub fn latency(g: &Group) -> SectionView {
     let mut charts = Vec::new();
     let mut notes = Vec::new();
     for &t in &shown {
-        // (panel name, [(latency kind, dash, key label)])
-        let panels: [(&str, &[(&str, Dash, &str)]); 3] = [
-            ("alloc", &[("alloc", Dash::Solid, "")]),
-            (
-                "free",
-                &[
-                    ("free_local", Dash::Solid, "local free"),
-                    ("free_remote", Dash::Dashed, "remote free"),
-                ],
-            ),
-            ("GIL wait", &[("gil_wait", Dash::Solid, "")]),
-        ];
-        for (panel, kinds) in panels {
+        for &(panel, kinds) in PANELS {
             let mut series = Vec::new();
             let mut keys = Vec::new();
             for subject in g.subjects() {
                 let Some(m) = g.metrics(subject, t) else {
                     continue;
                 };
-                for (kind, dash, key) in kinds {
+                for &Layer { kind, dash, key } in kinds {
                     if let Some(points) = latency_points(m, kind) {
                         let mut s = Series::new(subject, palette::color(subject), points);
-                        s.dash = *dash;
+                        s.dash = dash;
                         s.title = format!("{subject} {kind}, {t} threads");
                         series.push(s);
                         if !key.is_empty()
                             && !keys
                                 .iter()
-                                .any(|k| matches!(k, Key::Line(d, _) if d == dash))
+                                .any(|k| matches!(k, Key::Line(d, _) if *d == dash))
                         {
-                            keys.push(Key::Line(*dash, key.to_string()));
+                            keys.push(Key::Line(dash, key.to_string()));
                         }
                     }
                 }
@@ -279,12 +310,18 @@ pub fn memory(g: &Group) -> SectionView {
     let mut rows = Vec::new();
     let mut max_rss: f64 = 0.0;
     for subject in g.subjects() {
-        let Some(m) = g.metrics(subject, t) else { continue };
+        let Some(m) = g.metrics(subject, t) else {
+            continue;
+        };
         let mem = &m.memory;
         let last_t = mem.rss_timeline.last().map(|s| s.t_s).unwrap_or(0.0);
         rows.push(vec![
             subject.to_string(),
-            if last_t > 0.0 { format!("{} s", sig3(last_t)) } else { "—".into() },
+            if last_t > 0.0 {
+                format!("{} s", sig3(last_t))
+            } else {
+                "—".into()
+            },
             bytes(mem.rss_baseline_bytes as f64),
             bytes(mem.peak_rss_bytes as f64),
             bytes(mem.rss_after_drain_bytes as f64),
@@ -298,10 +335,10 @@ pub fn memory(g: &Group) -> SectionView {
             .iter()
             .map(|s| (100.0 * s.t_s / last_t, s.rss_bytes as f64 / MIB))
             .collect();
-        let (peak_x, sampled_peak) = points
-            .iter()
-            .copied()
-            .fold((0.0, f64::NEG_INFINITY), |a, p| if p.1 > a.1 { p } else { a });
+        let (peak_x, sampled_peak) = points.iter().copied().fold(
+            (0.0, f64::NEG_INFINITY),
+            |a, p| if p.1 > a.1 { p } else { a },
+        );
         let peak = (mem.peak_rss_bytes as f64 / MIB).max(sampled_peak);
         let drained = mem.rss_after_drain_bytes as f64 / MIB;
         max_rss = max_rss.max(peak).max(drained);
@@ -320,7 +357,10 @@ pub fn memory(g: &Group) -> SectionView {
             x: 100.0,
             y: drained,
             shape: Shape::Square,
-            title: format!("{subject} after drain {}", bytes(mem.rss_after_drain_bytes as f64)),
+            title: format!(
+                "{subject} after drain {}",
+                bytes(mem.rss_after_drain_bytes as f64)
+            ),
         });
         series.push(s);
     }
@@ -332,7 +372,12 @@ pub fn memory(g: &Group) -> SectionView {
         let chart = LineChart {
             id: format!("{}-rss", g.id),
             title: format!("{}: RSS over time, {t} threads", g.title()),
-            x: Axis::linear("progress through the cell (% of its run)", 0.0, 100.0, &format::tick),
+            x: Axis::linear(
+                "progress through the cell (% of its run)",
+                0.0,
+                100.0,
+                &format::tick,
+            ),
             y: Axis::linear("resident set (MiB)", 0.0, max_rss, &format::tick),
             series,
             keys: vec![
