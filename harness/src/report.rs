@@ -310,6 +310,78 @@ mod tests {
         assert!(html.contains("@media print"));
     }
 
+    fn ids(html: &str) -> Vec<&str> {
+        html.match_indices(" id=\"")
+            .map(|(i, _)| {
+                let rest = &html[i + 5..];
+                &rest[..rest.find('"').unwrap()]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn sweeps_make_separate_sections_with_unique_ids() {
+        let mut r = fixture::run_results();
+        let extra: Vec<_> = r
+            .cells
+            .iter()
+            .cloned()
+            .map(|mut c| {
+                c.sweep.insert("size".into(), "256".into());
+                c
+            })
+            .collect();
+        for c in r.cells.iter_mut() {
+            c.sweep.insert("size".into(), "64".into());
+        }
+        r.cells.extend(extra);
+        let html = render(&r).unwrap();
+        check_balanced(&html).unwrap();
+        assert_eq!(sections(&html, "throughput").len(), 2 * fixture::WORKLOADS.len());
+        assert!(html.contains("larson-small · size=256"));
+        let mut all = ids(&html);
+        let n = all.len();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), n, "duplicate ids");
+    }
+
+    #[test]
+    fn degenerate_runs_still_render() {
+        // No cells at all.
+        let mut empty = fixture::run_results();
+        empty.cells.clear();
+        check_balanced(&render(&empty).unwrap()).unwrap();
+
+        // One thread count, every cell failed but one, an unknown subject,
+        // no latencies, no timeline, zero values.
+        let mut odd = fixture::run_results();
+        odd.cells.retain(|c| c.threads == 2 && c.workload == "larson-small");
+        for (i, c) in odd.cells.iter_mut().enumerate() {
+            if i == 0 {
+                c.subject = "an-allocator-with-a-long-name".into();
+                if let crate::results::Outcome::Ok(m) = &mut c.outcome {
+                    m.latency.clear();
+                    m.memory = Default::default();
+                    m.ops_per_sec = 0.0;
+                    m.ops_per_sec_repeats.clear();
+                }
+            } else {
+                c.outcome = crate::results::Outcome::Failed(crate::results::Failure {
+                    kind: crate::results::FailureKind::Timeout,
+                    reason: "ran past the 60 s cell timeout".into(),
+                    exit_code: None,
+                    signal: Some(9),
+                    stderr_tail: String::new(),
+                });
+            }
+        }
+        let html = render(&odd).unwrap();
+        check_balanced(&html).unwrap();
+        assert!(html.contains("ran past the 60 s cell timeout"));
+        assert!(!html.contains("NaN") && !html.contains(" inf") && !html.contains(">inf"));
+    }
+
     #[test]
     fn user_text_is_escaped() {
         let mut r = fixture::run_results();

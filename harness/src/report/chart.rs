@@ -29,7 +29,7 @@ const MARGIN_RIGHT: f64 = 170.0;
 const MARGIN_TOP: f64 = 14.0;
 const MARGIN_BOTTOM: f64 = 50.0;
 const LEGEND_ROW: f64 = 18.0;
-const LEGEND_MAX_CHARS: usize = 22;
+const LEGEND_MAX_CHARS: usize = 16;
 
 /// How values map onto an axis.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

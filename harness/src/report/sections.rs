@@ -97,7 +97,7 @@ pub fn throughput(g: &Group) -> SectionView {
         notes.extend(g.failures_at(t));
     }
     let chart = LineChart {
-        id: format!("{}-throughput", g.id),
+        id: format!("{}-throughput-chart", g.id),
         title: format!("{}: throughput vs threads", g.title()),
         x: Axis::threads("threads", &threads),
         y,
@@ -497,7 +497,7 @@ pub fn fragmentation(g: &Group) -> SectionView {
         ));
     } else {
         let chart = BarChart {
-            id: format!("{}-fragmentation", g.id),
+            id: format!("{}-fragmentation-chart", g.id),
             title: format!("{}: fragmentation ratio, {t} threads", g.title()),
             axis_title: "memory held ÷ bytes requested live, at peak (×)".into(),
             fmt: format::tick,
