@@ -337,7 +337,10 @@ mod tests {
         r.cells.extend(extra);
         let html = render(&r).unwrap();
         check_balanced(&html).unwrap();
-        assert_eq!(sections(&html, "throughput").len(), 2 * fixture::WORKLOADS.len());
+        assert_eq!(
+            sections(&html, "throughput").len(),
+            2 * fixture::WORKLOADS.len()
+        );
         assert!(html.contains("larson-small · size=256"));
         let mut all = ids(&html);
         let n = all.len();
@@ -356,7 +359,8 @@ mod tests {
         // One thread count, every cell failed but one, an unknown subject,
         // no latencies, no timeline, zero values.
         let mut odd = fixture::run_results();
-        odd.cells.retain(|c| c.threads == 2 && c.workload == "larson-small");
+        odd.cells
+            .retain(|c| c.threads == 2 && c.workload == "larson-small");
         for (i, c) in odd.cells.iter_mut().enumerate() {
             if i == 0 {
                 c.subject = "an-allocator-with-a-long-name".into();

@@ -471,26 +471,34 @@ impl LineChart {
             f.y1 - f.y0
         );
         s.push_str("<g class=\"ticks\">");
-        for t in &self.y.ticks {
-            if let Some(y) = self.py(&f, t.value) {
-                let _ = write!(
-                    s,
-                    "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
-                    f.x0 - 6.0,
-                    y + 4.0,
-                    esc(&t.label)
-                );
-            }
+        let y_labels: Vec<(f64, &str)> = self
+            .y
+            .ticks
+            .iter()
+            .filter_map(|t| Some((self.py(&f, t.value)?, t.label.as_str())))
+            .collect();
+        for (y, label) in thin(&y_labels, |_| TICK_LINE) {
+            let _ = write!(
+                s,
+                "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+                f.x0 - 6.0,
+                y + 4.0,
+                esc(label)
+            );
         }
-        for t in &self.x.ticks {
-            if let Some(x) = self.px(&f, t.value) {
-                let _ = write!(
-                    s,
-                    "<text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
-                    f.y1 + 20.0,
-                    esc(&t.label)
-                );
-            }
+        let x_labels: Vec<(f64, &str)> = self
+            .x
+            .ticks
+            .iter()
+            .filter_map(|t| Some((self.px(&f, t.value)?, t.label.as_str())))
+            .collect();
+        for (x, label) in thin(&x_labels, label_width) {
+            let _ = write!(
+                s,
+                "<text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
+                f.y1 + 20.0,
+                esc(label)
+            );
         }
         s.push_str("</g>");
         axis_titles(&mut s, &f, &self.x.title, &self.y.title);
@@ -587,6 +595,31 @@ impl LineChart {
         s.push_str("</g></svg>");
         s
     }
+}
+
+/// Vertical room one tick label needs, in px.
+const TICK_LINE: f64 = 17.0;
+
+/// A generous width estimate of a tick label at the tick font size
+/// (digits and most letters are narrower than 8.5 px at 13.5 px).
+fn label_width(label: &str) -> f64 {
+    label.chars().count() as f64 * 8.5
+}
+
+/// Drops tick labels that would collide with the previous kept one
+/// (dense thread counts such as 15 and 16 on a log axis): the grid line
+/// stays, the label goes. `extent` is a label's size along the axis.
+fn thin<'a>(labels: &[(f64, &'a str)], extent: impl Fn(&str) -> f64) -> Vec<(f64, &'a str)> {
+    let mut kept: Vec<(f64, &'a str)> = Vec::new();
+    for &(pos, label) in labels {
+        let clear = kept.last().map_or(true, |&(p, l)| {
+            (pos - p).abs() >= (extent(l) + extent(label)) / 2.0 + 6.0
+        });
+        if clear {
+            kept.push((pos, label));
+        }
+    }
+    kept
 }
 
 fn open_svg(s: &mut String, id: &str, title: &str, w: f64, h: f64) {
@@ -853,6 +886,13 @@ mod tests {
         let f = a.frac(90.0).unwrap();
         assert!((f - (1.0 - 2f64.log10()) / (4.0 - 2f64.log10())).abs() < 1e-9);
         assert_eq!(a.frac(100.0), None);
+    }
+
+    #[test]
+    fn crowded_tick_labels_are_thinned() {
+        let labels = [(0.0, "1"), (10.0, "15"), (40.0, "16"), (45.0, "17")];
+        let kept: Vec<&str> = thin(&labels, label_width).iter().map(|l| l.1).collect();
+        assert_eq!(kept, ["1", "16"]);
     }
 
     #[test]

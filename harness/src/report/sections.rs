@@ -45,9 +45,6 @@ pub fn throughput(g: &Group) -> SectionView {
     for subject in g.subjects() {
         let mut s = Series::new(subject, palette::color(subject), Vec::new());
         s.dots = true;
-        if subject == "null" {
-            s.dash = Dash::Dashed;
-        }
         for &t in &threads {
             if let Some(m) = g.metrics(subject, t) {
                 s.points.push((t as f64, m.ops_per_sec / unit.div));
@@ -192,6 +189,14 @@ const PANELS: &[(&str, &[Layer])] = &[
                 key: "remote free",
             },
         ],
+    ),
+    (
+        "realloc",
+        &[Layer {
+            kind: "realloc",
+            dash: Dash::Solid,
+            key: "",
+        }],
     ),
     (
         "GIL wait",
@@ -344,9 +349,6 @@ pub fn memory(g: &Group) -> SectionView {
         max_rss = max_rss.max(peak).max(drained);
         let mut s = Series::new(subject, palette::color(subject), points);
         s.title = format!("{subject}: RSS over {} s, {t} threads", sig3(last_t));
-        if subject == "null" {
-            s.dash = Dash::Dashed;
-        }
         s.markers.push(Marker {
             x: peak_x,
             y: peak,
