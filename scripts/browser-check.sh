@@ -69,8 +69,9 @@ if ! browser=$(find_chromium); then
     fi
     echo "browser-check: installing Debian's chromium with apt-get"
     export DEBIAN_FRONTEND=noninteractive
-    "${as_root[@]}" apt-get update -qq >/dev/null
-    "${as_root[@]}" apt-get install -y -qq --no-install-recommends chromium >/dev/null
+    "${as_root[@]}" apt-get update -qq >/dev/null || fail "apt-get update failed"
+    "${as_root[@]}" apt-get install -y -qq --no-install-recommends chromium >/dev/null ||
+        fail "apt-get install chromium failed"
     browser=$(find_chromium) || fail "apt-get installed chromium but no chromium binary is on PATH"
 fi
 echo "browser-check: using $("$browser" --version 2>/dev/null | head -1)"

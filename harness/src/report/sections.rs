@@ -38,9 +38,11 @@ pub fn throughput(g: &Group) -> SectionView {
     }
     let unit = throughput_unit(all.iter().copied().fold(0.0, f64::max));
     let scaled: Vec<f64> = all.iter().map(|v| v / unit.div).collect();
-    let y = Axis::auto(&format!("throughput ({})", unit.name), &scaled, &|v| {
-        sig3(v)
-    });
+    let y = Axis::auto(
+        &format!("throughput ({})", unit.name),
+        &scaled,
+        &format::tick,
+    );
     let mut series = Vec::new();
     for subject in g.subjects() {
         let mut s = Series::new(subject, palette::color(subject), Vec::new());
