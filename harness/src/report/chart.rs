@@ -516,11 +516,11 @@ impl LineChart {
                     );
                 }
             }
-            let pts: Vec<(f64, f64)> = ser
-                .points
-                .iter()
-                .filter_map(|&(x, y)| Some((self.px(&f, x)?, self.py(&f, y)?)))
-                .collect();
+            let pts = decimate(
+                ser.points
+                    .iter()
+                    .filter_map(|&(x, y)| Some((self.px(&f, x)?, self.py(&f, y)?))),
+            );
             if pts.len() > 1 {
                 let _ = write!(
                     s,
@@ -595,6 +595,24 @@ impl LineChart {
         s.push_str("</g></svg>");
         s
     }
+}
+
+/// Drops points within half a pixel of the previous kept one (dense
+/// HdrHistogram distributions, long RSS timelines): the line looks the
+/// same and the page stays small. The last point is always kept.
+fn decimate(points: impl Iterator<Item = (f64, f64)>) -> Vec<(f64, f64)> {
+    let all: Vec<(f64, f64)> = points.collect();
+    let mut kept: Vec<(f64, f64)> = Vec::with_capacity(all.len());
+    for (i, &(x, y)) in all.iter().enumerate() {
+        let last = i + 1 == all.len();
+        let far = kept
+            .last()
+            .map_or(true, |&(a, b)| (x - a).abs() >= 0.5 || (y - b).abs() >= 0.5);
+        if far || last {
+            kept.push((x, y));
+        }
+    }
+    kept
 }
 
 /// Vertical room one tick label needs, in px.
@@ -886,6 +904,15 @@ mod tests {
         let f = a.frac(90.0).unwrap();
         assert!((f - (1.0 - 2f64.log10()) / (4.0 - 2f64.log10())).abs() < 1e-9);
         assert_eq!(a.frac(100.0), None);
+    }
+
+    #[test]
+    fn dense_points_are_decimated_but_ends_kept() {
+        let pts = (0..1000).map(|i| (i as f64 * 0.01, 5.0));
+        let kept = decimate(pts);
+        assert_eq!(kept.first(), Some(&(0.0, 5.0)));
+        assert_eq!(kept.last(), Some(&(9.99, 5.0)));
+        assert!(kept.len() <= 21, "{} points kept", kept.len());
     }
 
     #[test]
