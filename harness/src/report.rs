@@ -5,18 +5,24 @@
 //! and the report code does not move when the harness does.
 //!
 //! Pipeline: the cells are grouped per workload (and sweep point)
-//! ([`group`]); each group gets a summary table ([`table`]) and four chart
-//! sections ([`sections`]: throughput vs threads, latency percentiles on
+//! (`group`); each group gets a summary table (`table`) and four chart
+//! sections (`sections`: throughput vs threads, latency percentiles on
 //! HdrHistogram's "nines" axis, RSS over time, fragmentation); charts are
-//! inline SVG drawn by [`chart`] with one colour per subject everywhere
-//! ([`palette`]); the environment block ([`environment`]) carries the
+//! inline SVG drawn by `chart` with one colour per subject everywhere
+//! (`palette`); the environment block (`environment`) carries the
 //! machine, toolchain, commit, exact command and warnings. All text goes
-//! through minijinja templates ([`template`]) with auto-escaping.
+//! through minijinja templates (`template`) with auto-escaping.
 //!
 //! The page is self-contained: CSS inline, no script, no font or image
 //! fetched from anywhere, no external URL, so it reads the same offline,
 //! archived as a CI artefact, or printed (a `@media print` block keeps
 //! charts whole on a page).
+//!
+//! To look at one without running a suite:
+//! `cargo run -p harness --example fixture_report -- /tmp/r` writes the
+//! report of the synthetic `fixture` run, and
+//! `scripts/browser-check.sh /tmp/r/<stem>.html /tmp/r/check` renders it
+//! in headless Chromium and checks the charts and the layout.
 
 mod chart;
 mod environment;
