@@ -5,7 +5,7 @@
 //! least one chart. Choices that shape what a reader sees:
 //! - throughput is plotted against threads on a log2 axis ticked at the
 //!   thread counts run, y on log scale when the values span more than
-//!   [`chart::LOG_RATIO`]; repeats appear as min–max bars; the `null`
+//!   [`super::chart::LOG_RATIO`]; repeats appear as min–max bars; the `null`
 //!   subject's per-op time is reported as the harness's own cost;
 //! - latency and memory would need one chart per thread count to show
 //!   everything; the report shows the extremes (1 thread and the most
