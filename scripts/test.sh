@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The project's test command: README.md's "run the tests", and what CI runs
+# (.ci/run calls exactly this). Every step must pass; optional tools that are
+# absent (Miri) are skipped with a message saying so.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+start=$SECONDS
+
+step "format (cargo fmt --check)"
+cargo fmt --all -- --check
+
+step "lints (clippy, warnings denied)"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "unit and integration tests (debug)"
+cargo test --workspace
+
+step "tests in release (checks the optimiser cannot delete the measured work)"
+cargo test --release -p harness
+
+step "benches build and run once in test mode"
+cargo bench -p benches -- --test
+
+step "loom models of the atomic protocols"
+scripts/loom.sh
+
+step "Miri on the single-threaded core"
+scripts/miri.sh
+
+step "a generated report in a real browser"
+scripts/browser-check.sh
+
+printf '\nall checks passed in %ds\n' "$((SECONDS - start))"
