@@ -143,7 +143,10 @@ fn run_results_round_trip_through_json_exactly() {
         let text = serde_json::to_string_pretty(&r).unwrap();
         let back: RunResults = serde_json::from_str(&text).unwrap();
         // Compared whole; the Debug dump of a mismatch is too large to help.
-        assert!(back == r, "seed {seed}: the JSON round trip changed the results");
+        assert!(
+            back == r,
+            "seed {seed}: the JSON round trip changed the results"
+        );
     }
 }
 
