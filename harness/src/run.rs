@@ -277,7 +277,8 @@ pub fn list_text() -> String {
     let presets = crate::preset::all();
     let width = presets.iter().map(|p| p.name.len()).max().unwrap_or(0);
     for p in presets {
-        let _ = writeln!(out, "  {:<width$}  {}", p.name, p.about);
+        let _ = writeln!(out, "  {:<width$}  stresses: {}", p.name, p.stresses);
+        let _ = writeln!(out, "  {:<width$}  follows:  {}", "", p.follows);
     }
     out.push_str("\nWorkload fields (--set FIELD=VALUE, --sweep FIELD=V1,V2,..., or TOML keys):\n");
     let fields = crate::workload::Workload::fields();

@@ -19,9 +19,6 @@ use std::path::Path;
 use crate::cli::BadInput;
 use crate::workload::Workload;
 
-/// Operation counts are divided by this under `--quick`.
-pub const QUICK_FACTOR: u64 = 10;
-
 /// What the user asked for, parsed but not yet resolved.
 #[derive(Clone, Debug, Default)]
 pub struct Request {
@@ -120,7 +117,7 @@ pub fn expand(req: &Request) -> Result<Vec<CellSpec>, BadInput> {
     for arg in &req.workloads {
         let mut base = load_workload(arg)?;
         if req.quick {
-            apply_quick(&mut base).map_err(|e| BadInput::new(format!("--quick on {arg}: {e}")))?;
+            base = base.quick();
         }
         for (field, value) in &sets {
             base.set(field, value)
@@ -292,29 +289,6 @@ fn sweep_points(sweeps: &[(String, Vec<String>)]) -> Vec<BTreeMap<String, String
     points
 }
 
-/// `--quick`: operation counts (and a duration, if the workload has one)
-/// divided by [`QUICK_FACTOR`], never below what keeps a cell meaningful.
-/// Reads the fields generically through the workload's serde form, so it
-/// only relies on `Workload::set` and the field names the brief names.
-fn apply_quick(w: &mut Workload) -> Result<(), String> {
-    const FLOORS: &[(&str, u64)] = &[
-        ("ops_per_thread", 1000),
-        ("warmup_ops", 100),
-        ("duration_ms", 50),
-    ];
-    let value = serde_json::to_value(&*w).map_err(|e| e.to_string())?;
-    for &(field, floor) in FLOORS {
-        if let Some(n) = value.get(field).and_then(|v| v.as_u64()) {
-            let scaled = (n / QUICK_FACTOR).max(n.min(floor));
-            if scaled != n {
-                w.set(field, &scaled.to_string())
-                    .map_err(|e| e.to_string())?;
-            }
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -450,10 +424,9 @@ mod tests {
         let mut r = req(&[p]);
         r.quick = true;
         let quick = serde_json::to_value(&expand(&r).unwrap()[0].workload).unwrap();
-        assert_eq!(
-            quick["ops_per_thread"].as_u64().unwrap(),
-            (ops / QUICK_FACTOR).max(ops.min(1000))
-        );
+        let want = crate::preset::get(p).unwrap().quick();
+        assert_eq!(quick["ops_per_thread"].as_u64(), want.ops_per_thread);
+        assert!(want.ops_per_thread < Some(ops));
         r.sets = vec!["ops_per_thread=1234".into()];
         let set = serde_json::to_value(&expand(&r).unwrap()[0].workload).unwrap();
         assert_eq!(set["ops_per_thread"].as_u64(), Some(1234));

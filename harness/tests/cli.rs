@@ -310,6 +310,7 @@ fn hidden_cell_subcommand_crashes_for_real() {
     );
     assert_eq!(o.status.signal(), Some(libc::SIGABRT));
     // Without a crash request, a malformed workload is bad input, not a crash.
-    let o = poolbench(&["cell", "--subject", "null", "--workload-json", "{}"], &[]);
+    let bad = r#"{"threads": "many"}"#;
+    let o = poolbench(&["cell", "--subject", "null", "--workload-json", bad], &[]);
     assert_eq!(o.status.code(), Some(BAD_INPUT), "{}", stderr(&o));
 }
