@@ -2,6 +2,7 @@
 
 pub mod cell;
 pub mod cli;
+pub mod clock;
 pub mod compare;
 pub mod driver;
 pub mod env;

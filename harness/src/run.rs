@@ -20,7 +20,7 @@ use anyhow::{Context, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::{BadInput, RunArgs, EXIT_CELLS_FAILED, EXIT_ERROR, EXIT_OK};
-use crate::results::{Cell, ClockInfo, Outcome, RunResults, SCHEMA_VERSION};
+use crate::results::{Cell, Outcome, RunResults, SCHEMA_VERSION};
 use crate::sweep::{CellSpec, Request};
 
 /// Thread counts of the default suite.
@@ -126,6 +126,9 @@ pub fn execute(
 ) -> Result<RunRecord> {
     let started = SystemTime::now();
     let environment = crate::env::capture();
+    // The children calibrate their own clock per cell (same source and
+    // machine); this reading records which clock and what it costs.
+    let clock = crate::clock::Clock::calibrate().info();
 
     let tty = std::io::stderr().is_terminal();
     let bars = opts.progress && tty;
@@ -179,7 +182,7 @@ pub fn execute(
         finished_at: rfc3339(SystemTime::now()),
         command,
         environment,
-        clock: ClockInfo::default(),
+        clock,
         cells: out,
     };
     let json_path = unused_path(

@@ -12,6 +12,10 @@ use std::fmt::Write as _;
 
 use crate::results::{Cell, CellMetrics, Outcome, RunResults};
 
+/// The smallest share of an op's time that must remain once the null
+/// subject's cost is taken out for the adjusted throughput to be shown.
+pub const ADJUST_MIN_SHARE: f64 = 0.1;
+
 /// The subject whose cells measure the harness's own cost per operation.
 pub const NULL_SUBJECT: &str = "null";
 
@@ -81,7 +85,7 @@ pub fn render(results: &RunResults) -> String {
     let _ = writeln!(
         out,
         "latencies in ns; adj Mops/s = throughput with the null subject's per-op cost subtracted \
-         (~null: not distinguishable from the harness's own cost)"
+         (~null: under a tenth of the op's time is the allocator's own)"
     );
     if oversubscribed {
         let _ = writeln!(out, "* more threads than the {cores} logical cores: oversubscribed, the scheduler is measured too");
@@ -109,7 +113,8 @@ pub fn render(results: &RunResults) -> String {
 
 /// Throughput with the null subject's cost per op subtracted:
 /// `None` when no matching null cell ran (or this is the null cell),
-/// `Some(None)` when this subject is no slower than null.
+/// `Some(None)` when the subject's own share of the time is too small to
+/// separate from the harness's.
 fn null_adjusted(cell: &Cell, m: &CellMetrics, results: &RunResults) -> Option<Option<f64>> {
     if cell.subject == NULL_SUBJECT || m.ops_per_sec <= 0.0 {
         return None;
@@ -124,8 +129,11 @@ fn null_adjusted(cell: &Cell, m: &CellMetrics, results: &RunResults) -> Option<O
     if null_rate <= 0.0 {
         return None;
     }
-    let ns_per_op = 1e9 / m.ops_per_sec - 1e9 / null_rate;
-    Some((ns_per_op > 0.0).then(|| 1e3 / ns_per_op))
+    let total_ns = 1e9 / m.ops_per_sec;
+    let own_ns = total_ns - 1e9 / null_rate;
+    // Below a tenth of the op's time the difference is within run-to-run
+    // noise, and its reciprocal would be a meaningless huge rate.
+    Some((own_ns > ADJUST_MIN_SHARE * total_ns).then(|| 1e3 / own_ns))
 }
 
 fn percentile_ns(m: &CellMetrics, kind: &str, p: f64) -> String {
@@ -303,6 +311,12 @@ mod tests {
         let r = results(vec![
             cell("system", 1, ok(100e6)),
             cell("null", 1, ok(50e6)),
+        ]);
+        assert!(render(&r).contains("~null"));
+        // 10.5 ns/op against null's 10 ns/op: 0.5 ns is under a tenth.
+        let r = results(vec![
+            cell("system", 1, ok(95e6)),
+            cell("null", 1, ok(100e6)),
         ]);
         assert!(render(&r).contains("~null"));
     }

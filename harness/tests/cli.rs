@@ -188,6 +188,7 @@ fn end_to_end_two_subjects_write_a_results_file_that_round_trips() {
         assert_eq!(c.workload_params["ops_per_thread"].as_u64(), Some(2000));
     }
     assert!(!printed.environment.rustc.is_empty());
+    assert!(!printed.clock.source.is_empty() && printed.clock.ns_per_tick > 0.0);
     assert!(printed.started_at.ends_with('Z') && printed.finished_at.ends_with('Z'));
 
     // The saved file is the printed one, and survives a save/load cycle.
