@@ -391,10 +391,19 @@ pub fn child_main(args: &CellArgs) -> u8 {
             }
             Err(e) => child_error(EXIT_ERROR, format!("cannot encode metrics: {e}")),
         },
-        Err(e @ crate::driver::CellError::Verification(_)) => {
-            child_error(EXIT_VERIFICATION, e.to_string())
+        // Verification has its own exit code (the parent reports it as a
+        // verification failure); a workload the driver refuses is bad input;
+        // anything else the driver may report is a plain failure.
+        Err(e) => {
+            let code = if matches!(e, crate::driver::CellError::Verification(_)) {
+                EXIT_VERIFICATION
+            } else if matches!(e, crate::driver::CellError::Invalid(_)) {
+                EXIT_BAD_INPUT
+            } else {
+                EXIT_ERROR
+            };
+            child_error(code, e.to_string())
         }
-        Err(e @ crate::driver::CellError::Invalid(_)) => child_error(EXIT_BAD_INPUT, e.to_string()),
     }
 }
 

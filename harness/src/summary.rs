@@ -56,12 +56,12 @@ pub fn render(results: &RunResults) -> String {
         match &c.outcome {
             Outcome::Ok(m) => {
                 row.push(format!("{:.2}", m.ops_per_sec / 1e6));
-                row.push(
-                    null_adjusted(c, m, results).map_or("-".into(), |v| match v {
-                        Some(mops) => format!("{mops:.2}"),
-                        None => "~null".into(),
-                    }),
-                );
+                row.push(match null_adjusted(c, m, results) {
+                    None => "-".into(),
+                    Some(Adjusted::Rate(mops)) => format!("{mops:.2}"),
+                    Some(Adjusted::NearNull) => "~null".into(),
+                    Some(Adjusted::BelowNull) => "<null".into(),
+                });
                 row.push(percentile_ns(m, "alloc", 50.0));
                 row.push(percentile_ns(m, "alloc", 99.0));
                 row.push(percentile_ns(m, "free_local", 99.0));
@@ -85,7 +85,7 @@ pub fn render(results: &RunResults) -> String {
     let _ = writeln!(
         out,
         "latencies in ns; adj Mops/s = throughput with the null subject's per-op cost subtracted \
-         (~null: under a tenth of the op's time is the allocator's own)"
+         (~null: under a tenth of the op's time is the allocator's own; <null: faster than null)"
     );
     if oversubscribed {
         let _ = writeln!(out, "* more threads than the {cores} logical cores: oversubscribed, the scheduler is measured too");
@@ -111,11 +111,21 @@ pub fn render(results: &RunResults) -> String {
     out
 }
 
-/// Throughput with the null subject's cost per op subtracted:
-/// `None` when no matching null cell ran (or this is the null cell),
-/// `Some(None)` when the subject's own share of the time is too small to
-/// separate from the harness's.
-fn null_adjusted(cell: &Cell, m: &CellMetrics, results: &RunResults) -> Option<Option<f64>> {
+/// Throughput once the harness's own cost is taken out.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Adjusted {
+    /// Mops/s of the subject's own share of each op.
+    Rate(f64),
+    /// The subject's own share is under [`ADJUST_MIN_SHARE`] of the op's
+    /// time: not separable from run-to-run noise.
+    NearNull,
+    /// The subject ran faster than null: null's cost (for example page
+    /// faults on never-reused memory) is not a floor for this workload.
+    BelowNull,
+}
+
+/// `None` when no matching null cell ran (or this is the null cell).
+fn null_adjusted(cell: &Cell, m: &CellMetrics, results: &RunResults) -> Option<Adjusted> {
     if cell.subject == NULL_SUBJECT || m.ops_per_sec <= 0.0 {
         return None;
     }
@@ -131,9 +141,14 @@ fn null_adjusted(cell: &Cell, m: &CellMetrics, results: &RunResults) -> Option<O
     }
     let total_ns = 1e9 / m.ops_per_sec;
     let own_ns = total_ns - 1e9 / null_rate;
-    // Below a tenth of the op's time the difference is within run-to-run
-    // noise, and its reciprocal would be a meaningless huge rate.
-    Some((own_ns > ADJUST_MIN_SHARE * total_ns).then(|| 1e3 / own_ns))
+    Some(if own_ns <= 0.0 {
+        Adjusted::BelowNull
+    } else if own_ns < ADJUST_MIN_SHARE * total_ns {
+        // Its reciprocal would be a meaningless huge rate.
+        Adjusted::NearNull
+    } else {
+        Adjusted::Rate(1e3 / own_ns)
+    })
 }
 
 fn percentile_ns(m: &CellMetrics, kind: &str, p: f64) -> String {
@@ -307,12 +322,12 @@ mod tests {
     }
 
     #[test]
-    fn slower_null_is_reported_as_indistinguishable() {
+    fn subjects_near_or_below_null_get_no_adjusted_rate() {
         let r = results(vec![
             cell("system", 1, ok(100e6)),
             cell("null", 1, ok(50e6)),
         ]);
-        assert!(render(&r).contains("~null"));
+        assert!(render(&r).contains("<null"));
         // 10.5 ns/op against null's 10 ns/op: 0.5 ns is under a tenth.
         let r = results(vec![
             cell("system", 1, ok(95e6)),
