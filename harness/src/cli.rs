@@ -12,6 +12,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use crate::cell::CrashMode;
@@ -37,7 +38,7 @@ Exit codes:
      unreadable workload file (nothing was run)
   4  the run finished and its results were written, but one or more cells
      failed (crash, signal, timeout, verification, unreadable report)
-  5  compare: at least one regression was flagged";
+  5  compare --fail-on-regression: at least one regression was flagged";
 
 /// A user error: names what was wrong and what is accepted.
 #[derive(Debug, thiserror::Error)]
@@ -140,10 +141,13 @@ pub struct CompareArgs {
     pub baseline: PathBuf,
     /// The results file to judge against the baseline.
     pub candidate: PathBuf,
-    /// Flag a cell whose throughput dropped by more than this percentage.
-    #[arg(long, default_value_t = 5.0, value_name = "PCT")]
+    /// Relative change flagged, as a fraction (0.10 = 10%).
+    #[arg(long, default_value_t = crate::compare::DEFAULT_THRESHOLD, value_name = "FRACTION")]
     pub threshold: f64,
-    /// Directory for the comparison report.
+    /// Exit with code 5 when a regression is flagged.
+    #[arg(long)]
+    pub fail_on_regression: bool,
+    /// Directory for the comparison's HTML page.
     #[arg(long, default_value = "reports", value_name = "DIR")]
     pub out: PathBuf,
 }
@@ -214,21 +218,40 @@ fn report(args: &ReportArgs) -> anyhow::Result<u8> {
 }
 
 fn compare(args: &CompareArgs) -> anyhow::Result<u8> {
-    if !(args.threshold.is_finite() && args.threshold >= 0.0) {
-        return Err(BadInput::new(format!(
-            "--threshold: `{}` is not valid (accepted: a percentage >= 0)",
-            args.threshold
-        ))
-        .into());
-    }
-    for p in [&args.baseline, &args.candidate] {
-        if !p.is_file() {
-            return Err(BadInput::new(format!("cannot read results file {}", p.display())).into());
-        }
-    }
-    let regressed =
-        crate::compare::run(&args.baseline, &args.candidate, args.threshold, &args.out)?;
-    Ok(if regressed { EXIT_REGRESSION } else { EXIT_OK })
+    use crate::compare::{compare, Options};
+    use crate::results::RunResults;
+
+    let opts = Options {
+        threshold: args.threshold,
+        fail_on_regression: args.fail_on_regression,
+    };
+    opts.validate()
+        .map_err(|e| BadInput::new(format!("--threshold: {e:#}")))?;
+    let load =
+        |p: &std::path::Path| RunResults::load(p).map_err(|e| BadInput::new(format!("{e:#}")));
+    let (base, new) = (load(&args.baseline)?, load(&args.candidate)?);
+    let cmp = compare(&base, &new, &opts);
+    print!("{}", cmp.render_terminal());
+
+    let stem = |p: &std::path::Path| {
+        p.file_stem()
+            .map_or_else(|| "run".to_string(), |s| s.to_string_lossy().into_owned())
+    };
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let page = args.out.join(format!(
+        "compare-{}-vs-{}.html",
+        stem(&args.baseline),
+        stem(&args.candidate)
+    ));
+    std::fs::write(&page, cmp.render_html()?)
+        .with_context(|| format!("cannot write {}", page.display()))?;
+    println!("comparison: {}", page.display());
+    Ok(if opts.fail_on_regression && cmp.has_regression() {
+        EXIT_REGRESSION
+    } else {
+        EXIT_OK
+    })
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use harness::results::{FailureKind, Outcome, RunResults};
 const EXE: &str = env!("CARGO_BIN_EXE_poolbench");
 const BAD_INPUT: i32 = 2;
 const CELLS_FAILED: i32 = 4;
+const REGRESSION: i32 = 5;
 const PRESET: &str = "larson";
 const TINY: &str = "ops_per_thread=2000";
 
@@ -203,6 +204,40 @@ fn end_to_end_two_subjects_write_a_results_file_that_round_trips() {
     let again = out.join("again.json");
     loaded.save(&again).unwrap();
     assert_eq!(RunResults::load(&again).unwrap(), printed);
+
+    // compare: a halved throughput is flagged, and with
+    // --fail-on-regression that is exit code 5; a run against itself is not.
+    let mut slower = loaded.clone();
+    for c in &mut slower.cells {
+        if let Outcome::Ok(m) = &mut c.outcome {
+            m.ops_per_sec /= 2.0;
+            for r in &mut m.ops_per_sec_repeats {
+                *r /= 2.0;
+            }
+        }
+    }
+    let slower_path = out.join("slower.json");
+    slower.save(&slower_path).unwrap();
+    let (base, slow, dir) = (
+        files[0].to_str().unwrap(),
+        slower_path.to_str().unwrap(),
+        out.to_str().unwrap(),
+    );
+    let o = poolbench(
+        &["compare", base, slow, "--fail-on-regression", "--out", dir],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(REGRESSION), "{}", stderr(&o));
+    let o = poolbench(
+        &["compare", base, base, "--fail-on-regression", "--out", dir],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = poolbench(
+        &["compare", base, slow, "--threshold", "-1", "--out", dir],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(BAD_INPUT), "{}", stderr(&o));
 
     // The report subcommand reads it back.
     let o = poolbench(
