@@ -64,7 +64,7 @@ pub fn render(results: &RunResults) -> String {
                 });
                 row.push(percentile_ns(m, "alloc", 50.0));
                 row.push(percentile_ns(m, "alloc", 99.0));
-                row.push(percentile_ns(m, "free_local", 99.0));
+                row.push(free_p99(m));
                 row.push(bytes(m.memory.peak_rss_bytes));
                 row.push(
                     m.memory
@@ -149,6 +149,17 @@ fn null_adjusted(cell: &Cell, m: &CellMetrics, results: &RunResults) -> Option<A
     } else {
         Adjusted::Rate(1e3 / own_ns)
     })
+}
+
+/// Local frees' p99, or remote frees' when a workload frees only remotely
+/// (xmalloc): the free path the workload exercised.
+fn free_p99(m: &CellMetrics) -> String {
+    let kind = if m.latency.contains_key("free_local") {
+        "free_local"
+    } else {
+        "free_remote"
+    };
+    percentile_ns(m, kind, 99.0)
 }
 
 fn percentile_ns(m: &CellMetrics, kind: &str, p: f64) -> String {
@@ -334,6 +345,23 @@ mod tests {
             cell("null", 1, ok(100e6)),
         ]);
         assert!(render(&r).contains("~null"));
+    }
+
+    #[test]
+    fn free_p99_falls_back_to_remote_frees() {
+        let lat = |ns| Latency {
+            percentiles: vec![Percentile {
+                percentile: 99.0,
+                ns,
+            }],
+            ..Default::default()
+        };
+        let mut m = CellMetrics::default();
+        m.latency.insert("free_remote".into(), lat(700.0));
+        assert_eq!(free_p99(&m), "700");
+        m.latency.insert("free_local".into(), lat(40.0));
+        assert_eq!(free_p99(&m), "40");
+        assert_eq!(free_p99(&CellMetrics::default()), "-");
     }
 
     #[test]
