@@ -25,6 +25,7 @@ use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -82,8 +83,16 @@ impl ChildEnd {
 }
 
 /// Runs one cell (all its repeats) and returns its outcome. Stops at the
-/// first failing repeat: a cell that crashes once is a failed cell.
-pub fn run(exe: &Path, spec: &CellSpec, repeat: u32, timeout: Duration) -> Outcome {
+/// first failing repeat: a cell that crashes once is a failed cell. When
+/// `cancel` becomes true the running child is killed and the cell fails as
+/// interrupted (the caller drops it).
+pub fn run(
+    exe: &Path,
+    spec: &CellSpec,
+    repeat: u32,
+    timeout: Duration,
+    cancel: &AtomicBool,
+) -> Outcome {
     let json = match serde_json::to_string(&spec.workload) {
         Ok(j) => j,
         Err(e) => {
@@ -92,7 +101,7 @@ pub fn run(exe: &Path, spec: &CellSpec, repeat: u32, timeout: Duration) -> Outco
     };
     let mut runs = Vec::new();
     for r in 0..repeat.max(1) {
-        match run_once(exe, &spec.subject, &json, timeout) {
+        match run_once(exe, &spec.subject, &json, timeout, cancel) {
             Ok(m) => runs.push(m),
             Err(mut f) => {
                 if repeat > 1 {
@@ -111,6 +120,7 @@ pub fn run_once(
     subject: &str,
     workload_json: &str,
     timeout: Duration,
+    cancel: &AtomicBool,
 ) -> Result<CellMetrics, Failure> {
     let mut child = Command::new(exe)
         .args([
@@ -151,6 +161,11 @@ pub fn run_once(
                         return Err(harness_failure(format!("cannot reap timed-out cell: {e}")))
                     }
                 }
+            }
+            Ok(None) if cancel.load(Ordering::Relaxed) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(harness_failure("interrupted".into()));
             }
             Ok(None) => std::thread::sleep(POLL),
             Err(e) => {

@@ -27,8 +27,11 @@ pub const EXIT_BAD_INPUT: u8 = 2;
 pub const EXIT_VERIFICATION: u8 = 3;
 /// The run finished, results were written, and at least one cell failed.
 pub const EXIT_CELLS_FAILED: u8 = 4;
-/// `compare` flagged at least one regression.
+/// `compare --fail-on-regression` flagged at least one regression.
 pub const EXIT_REGRESSION: u8 = 5;
+/// Stopped by SIGINT/SIGTERM (128 + SIGINT, the shell's convention); the
+/// cells that finished were saved.
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 const EXIT_CODES_HELP: &str = "\
 Exit codes:
@@ -38,7 +41,8 @@ Exit codes:
      unreadable workload file (nothing was run)
   4  the run finished and its results were written, but one or more cells
      failed (crash, signal, timeout, verification, unreadable report)
-  5  compare --fail-on-regression: at least one regression was flagged";
+  5  compare --fail-on-regression: at least one regression was flagged
+  130  interrupted (Ctrl-C, SIGTERM); the cells that finished were saved";
 
 /// A user error: names what was wrong and what is accepted.
 #[derive(Debug, thiserror::Error)]

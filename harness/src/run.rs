@@ -9,17 +9,20 @@
 //! `poolbench-<UTC timestamp>.json` under `--out` (before the report, so a
 //! report error never loses measurements), the HTML report is written next
 //! to it, and the summary table is printed — on stdout, or on stderr with
-//! `--json`, which keeps stdout for the results JSON alone.
+//! `--json`, which keeps stdout for the results JSON alone. Ctrl-C (or
+//! SIGTERM) stops the run between cells: the running child is killed and
+//! left out, and the cells that finished are saved and reported as usual.
 
 use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::cli::{BadInput, RunArgs, EXIT_CELLS_FAILED, EXIT_ERROR, EXIT_OK};
+use crate::cli::{BadInput, RunArgs, EXIT_CELLS_FAILED, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK};
 use crate::results::{Cell, Outcome, RunResults, SCHEMA_VERSION};
 use crate::sweep::{CellSpec, Request};
 
@@ -42,6 +45,8 @@ pub struct RunOptions {
 pub struct RunRecord {
     pub results: RunResults,
     pub json_path: PathBuf,
+    /// Stopped early by SIGINT/SIGTERM; `results` holds the cells that finished.
+    pub interrupted: bool,
 }
 
 /// The `run` (or, with `suite`, the default suite) subcommand; returns the
@@ -114,6 +119,14 @@ pub fn run_command(args: &RunArgs, suite: bool) -> Result<u8> {
             code = code.max(EXIT_ERROR);
         }
     }
+    if record.interrupted {
+        eprintln!(
+            "poolbench: interrupted: {} of {} cells ran; their results are saved",
+            results.cells.len(),
+            cells.len()
+        );
+        code = EXIT_INTERRUPTED;
+    }
     Ok(code)
 }
 
@@ -125,6 +138,7 @@ pub fn execute(
     out_dir: &Path,
 ) -> Result<RunRecord> {
     let started = SystemTime::now();
+    install_interrupt_handler();
     let environment = crate::env::capture();
     // The children calibrate their own clock per cell (same source and
     // machine); this reading records which clock and what it costs.
@@ -153,7 +167,14 @@ pub fn execute(
         if bars {
             spinner.enable_steady_tick(Duration::from_millis(120));
         }
-        let outcome = crate::cell::run(&opts.exe, spec, opts.repeat, opts.timeout);
+        let outcome = crate::cell::run(&opts.exe, spec, opts.repeat, opts.timeout, &INTERRUPTED);
+        if INTERRUPTED.load(Ordering::Relaxed) {
+            // The cell was cut short (its child got the same Ctrl-C, or was
+            // killed): it did not fail on its own, so it is left out.
+            spinner.finish_and_clear();
+            multi.remove(&spinner);
+            break;
+        }
         let line = format!("{label}: {}", outcome_line(&outcome));
         spinner.finish_and_clear();
         multi.remove(&spinner);
@@ -191,7 +212,39 @@ pub fn execute(
         "json",
     );
     results.save(&json_path)?;
-    Ok(RunRecord { results, json_path })
+    let interrupted = INTERRUPTED.load(Ordering::Relaxed);
+    Ok(RunRecord {
+        results,
+        json_path,
+        interrupted,
+    })
+}
+
+/// Set by SIGINT or SIGTERM during a run: the running cell is killed, no
+/// further cell starts, and the cells that finished are saved.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_interrupt(_signal: libc::c_int) {
+    // Only an atomic store: async-signal-safe.
+    INTERRUPTED.store(true, Ordering::Relaxed);
+}
+
+/// Routes SIGINT and SIGTERM to [`INTERRUPTED`] instead of killing the
+/// process. Children get the default actions back when they exec.
+fn install_interrupt_handler() {
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: `sigaction` is given a zeroed, then initialised struct
+        // that lives across the call; the handler only performs an atomic
+        // store, which is async-signal-safe; SA_RESTART keeps interrupted
+        // system calls (pipe reads, waits) from failing with EINTR.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_interrupt as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            action.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(signal, &action, std::ptr::null_mut());
+        }
+    }
 }
 
 fn style(template: &str) -> ProgressStyle {

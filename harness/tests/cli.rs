@@ -350,3 +350,56 @@ fn hidden_cell_subcommand_crashes_for_real() {
     let o = poolbench(&["cell", "--subject", "null", "--workload-json", bad], &[]);
     assert_eq!(o.status.code(), Some(BAD_INPUT), "{}", stderr(&o));
 }
+
+#[test]
+fn interrupt_stops_the_run_and_keeps_finished_cells() {
+    use std::io::{BufRead, BufReader};
+
+    let out = out_dir("interrupt");
+    let mut child = Command::new(EXE)
+        .args([
+            "run",
+            "--subjects",
+            "system,null",
+            "--workload",
+            PRESET,
+            "--set",
+            TINY,
+            "--threads",
+            "1",
+            "--timeout",
+            "600",
+            "--out",
+        ])
+        .arg(&out)
+        .env("POOLBENCH_CRASH", "null:hang")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // With stderr not a terminal, each finished cell prints one line; the
+    // first one means the handler is installed and `null` (which hangs) is
+    // running next.
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert!(first.contains("larson/system/t1: ok"), "{first}");
+    // SAFETY: kill(2) on our own child's pid, which is not yet reaped.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{rest:?}");
+    assert!(
+        rest.iter().any(|l| l.contains("interrupted: 1 of 2 cells")),
+        "{rest:?}"
+    );
+
+    let saved: Vec<PathBuf> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    let r = RunResults::load(&saved[0]).unwrap();
+    assert_eq!(r.cells.len(), 1);
+    assert_eq!(r.cells[0].subject, "system");
+    assert!(r.cells[0].metrics().is_some());
+}
