@@ -41,6 +41,10 @@ pub const CRASH_ENV: &str = "POOLBENCH_CRASH";
 /// How much of a child's stderr a failure keeps: the last lines, bounded.
 const STDERR_TAIL_LINES: usize = 20;
 const STDERR_TAIL_BYTES: usize = 4096;
+/// Stdout kept while the child runs: the report is its last line, so only
+/// the tail matters; the bound keeps a runaway child from exhausting memory
+/// (a report cut by it is unreadable, a harness failure).
+const STDOUT_KEEP_BYTES: usize = 64 << 20;
 /// Stderr kept in memory while the child runs (older bytes are dropped).
 const STDERR_KEEP_BYTES: usize = 64 * 1024;
 /// Polling period while waiting for a child: short next to any cell.
@@ -136,13 +140,10 @@ pub fn run_once(
         .spawn()
         .map_err(|e| harness_failure(format!("cannot start {}: {e}", exe.display())))?;
 
-    let stdout = child.stdout.take().map(|mut out| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = out.read_to_end(&mut buf);
-            buf
-        })
-    });
+    let stdout = child
+        .stdout
+        .take()
+        .map(|out| std::thread::spawn(move || read_tail(out, STDOUT_KEEP_BYTES)));
     let stderr = child
         .stderr
         .take()

@@ -67,30 +67,35 @@ pub fn run_command(args: &RunArgs, suite: bool) -> Result<u8> {
                 .map(|s| s.to_string())
                 .collect();
         }
-        let threads_swept = req
-            .sweeps
-            .iter()
-            .any(|s| s.trim_start().starts_with("threads="));
+        let threads_swept = req.sweeps.iter().any(|s| {
+            s.split_once('=')
+                .is_some_and(|(f, _)| f.trim() == "threads")
+        });
         if req.threads.is_empty() && !threads_swept {
             req.threads = SUITE_THREADS.to_vec();
         }
     }
-    if !(args.timeout.is_finite() && args.timeout > 0.0) {
-        return Err(BadInput::new(format!(
-            "--timeout: `{}` is not valid (accepted: seconds > 0)",
-            args.timeout
-        ))
-        .into());
-    }
+    let timeout = Duration::try_from_secs_f64(args.timeout)
+        .ok()
+        .filter(|t| !t.is_zero())
+        .ok_or_else(|| {
+            BadInput::new(format!(
+                "--timeout: `{}` is not valid (accepted: seconds > 0)",
+                args.timeout
+            ))
+        })?;
     let cells = crate::sweep::expand(&req)?;
     let opts = RunOptions {
         repeat: args.repeat,
-        timeout: Duration::from_secs_f64(args.timeout),
+        timeout,
         progress: !args.no_progress,
         exe: std::env::current_exe()
             .context("cannot find the poolbench executable to run cells")?,
     };
-    let command: Vec<String> = std::env::args().collect();
+    // Lossy: a non-UTF-8 argument (a path) must not abort the run.
+    let command: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let record = execute(&cells, &opts, command, &args.out)?;
     let results = &record.results;
 

@@ -126,6 +126,10 @@ fn malformed_or_unknown_set_and_sweep_are_named() {
         &["run", "-s", "system", "-w", PRESET, "--timeout", "0"],
         &["--timeout"],
     );
+    assert_bad_input(
+        &["run", "-s", "system", "-w", PRESET, "--timeout", "1e30"],
+        &["--timeout"],
+    );
 }
 
 #[test]
