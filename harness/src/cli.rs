@@ -35,13 +35,13 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 
 const EXIT_CODES_HELP: &str = "\
 Exit codes:
-  0  success: every cell ran and passed
-  1  the harness failed (e.g. could not write results or the report)
-  2  bad input: unknown subject, preset or workload field, malformed flag,
-     unreadable workload file (nothing was run)
-  4  the run finished and its results were written, but one or more cells
-     failed (crash, signal, timeout, verification, unreadable report)
-  5  compare --fail-on-regression: at least one regression was flagged
+    0  success: every cell ran and passed
+    1  the harness failed (e.g. could not write results or the report)
+    2  bad input: unknown subject, preset or workload field, malformed flag,
+       unreadable workload file (nothing was run)
+    4  the run finished and its results were written, but one or more cells
+       failed (crash, signal, timeout, verification, unreadable report)
+    5  compare --fail-on-regression: at least one regression was flagged
   130  interrupted (Ctrl-C, SIGTERM); the cells that finished were saved";
 
 /// A user error: names what was wrong and what is accepted.
