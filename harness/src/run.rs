@@ -1,0 +1,399 @@
+//! `run` and `suite`: expand the request, run every cell in its own child
+//! process, and record the run.
+//!
+//! Cells run one at a time — concurrent cells would measure each other —
+//! under an overall progress bar and a spinner for the running cell
+//! (indicatif, on stderr; hidden with `--no-progress`, and replaced by one
+//! plain line per cell when stderr is not a terminal). A failed cell is
+//! recorded and the run goes on. At the end the results are saved as
+//! `poolbench-<UTC timestamp>.json` under `--out` (before the report, so a
+//! report error never loses measurements), the HTML report is written next
+//! to it, and the summary table is printed — on stdout, or on stderr with
+//! `--json`, which keeps stdout for the results JSON alone. Ctrl-C (or
+//! SIGTERM) stops the run between cells: the running child is killed and
+//! left out, and the cells that finished are saved and reported as usual.
+
+use std::fmt::Write as _;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::cli::{BadInput, RunArgs, EXIT_CELLS_FAILED, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK};
+use crate::results::{Cell, Outcome, RunResults, SCHEMA_VERSION};
+use crate::sweep::{CellSpec, Request};
+
+/// Thread counts of the default suite.
+pub const SUITE_THREADS: &[usize] = &[1, 2];
+
+/// How to run the cells of a run.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub repeat: u32,
+    pub timeout: Duration,
+    /// Show progress bars (when stderr is a terminal).
+    pub progress: bool,
+    /// The binary to re-exec for each cell.
+    pub exe: PathBuf,
+}
+
+/// What a finished run left behind.
+#[derive(Debug)]
+pub struct RunRecord {
+    pub results: RunResults,
+    pub json_path: PathBuf,
+    /// Stopped early by SIGINT/SIGTERM; `results` holds the cells that finished.
+    pub interrupted: bool,
+}
+
+/// The `run` (or, with `suite`, the default suite) subcommand; returns the
+/// process exit code.
+pub fn run_command(args: &RunArgs, suite: bool) -> Result<u8> {
+    let mut req = Request {
+        subjects: args.subjects.clone(),
+        workloads: args.workloads.clone(),
+        threads: args.threads.clone(),
+        sets: args.sets.clone(),
+        sweeps: args.sweeps.clone(),
+        quick: args.quick,
+    };
+    if suite {
+        if req.workloads.is_empty() {
+            req.workloads = crate::sweep::preset_names()
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+        }
+        let threads_swept = req.sweeps.iter().any(|s| {
+            s.split_once('=')
+                .is_some_and(|(f, _)| f.trim() == "threads")
+        });
+        if req.threads.is_empty() && !threads_swept {
+            req.threads = SUITE_THREADS.to_vec();
+        }
+    }
+    let timeout = Duration::try_from_secs_f64(args.timeout)
+        .ok()
+        .filter(|t| !t.is_zero())
+        .ok_or_else(|| {
+            BadInput::new(format!(
+                "--timeout: `{}` is not valid (accepted: seconds > 0)",
+                args.timeout
+            ))
+        })?;
+    let cells = crate::sweep::expand(&req)?;
+    let opts = RunOptions {
+        repeat: args.repeat,
+        timeout,
+        progress: !args.no_progress,
+        exe: std::env::current_exe()
+            .context("cannot find the poolbench executable to run cells")?,
+    };
+    // Lossy: a non-UTF-8 argument (a path) must not abort the run.
+    let command: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let record = execute(&cells, &opts, command, &args.out)?;
+    let results = &record.results;
+
+    // Human output goes to stderr when stdout carries the JSON.
+    let human = |s: &str| {
+        if args.json {
+            eprint!("{s}");
+        } else {
+            print!("{s}");
+        }
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(results)?);
+    }
+    human(&format!("\n{}", crate::summary::render(results)));
+    human(&format!("results: {}\n", record.json_path.display()));
+    let mut code = if results.cells.iter().all(|c| c.metrics().is_some()) {
+        EXIT_OK
+    } else {
+        EXIT_CELLS_FAILED
+    };
+    match crate::report::write_report(results, &args.out) {
+        Ok(path) => human(&format!("report: {}\n", path.display())),
+        Err(e) => {
+            eprintln!("poolbench: error: cannot write the report: {e:#}");
+            code = code.max(EXIT_ERROR);
+        }
+    }
+    if record.interrupted {
+        eprintln!(
+            "poolbench: interrupted: {} of {} cells ran; their results are saved",
+            results.cells.len(),
+            cells.len()
+        );
+        code = EXIT_INTERRUPTED;
+    }
+    Ok(code)
+}
+
+/// Runs the cells and saves the results under `out_dir`.
+pub fn execute(
+    cells: &[CellSpec],
+    opts: &RunOptions,
+    command: Vec<String>,
+    out_dir: &Path,
+) -> Result<RunRecord> {
+    let started = SystemTime::now();
+    install_interrupt_handler();
+    let environment = crate::env::capture();
+    // The children calibrate their own clock per cell (same source and
+    // machine); this reading records which clock and what it costs.
+    let clock = crate::clock::Clock::calibrate().info();
+
+    let tty = std::io::stderr().is_terminal();
+    let bars = opts.progress && tty;
+    let plain_lines = opts.progress && !tty;
+    let multi = MultiProgress::with_draw_target(if bars {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    });
+    let overall = multi.add(ProgressBar::new(cells.len() as u64));
+    overall.set_style(style(
+        "{prefix:.bold} [{bar:30}] {pos}/{len} cells  {elapsed_precise} (eta {eta})",
+    ));
+    overall.set_prefix("poolbench");
+
+    let mut out = Vec::with_capacity(cells.len());
+    for (i, spec) in cells.iter().enumerate() {
+        let label = format!("[{}/{}] {}", i + 1, cells.len(), spec.key());
+        let spinner = multi.insert_before(&overall, ProgressBar::new_spinner());
+        spinner.set_style(style("{spinner} {msg} {elapsed}"));
+        spinner.set_message(label.clone());
+        if bars {
+            spinner.enable_steady_tick(Duration::from_millis(120));
+        }
+        let outcome = crate::cell::run(&opts.exe, spec, opts.repeat, opts.timeout, &INTERRUPTED);
+        if INTERRUPTED.load(Ordering::Relaxed) {
+            // The cell was cut short (its child got the same Ctrl-C, or was
+            // killed): it did not fail on its own, so it is left out.
+            spinner.finish_and_clear();
+            multi.remove(&spinner);
+            break;
+        }
+        let line = format!("{label}: {}", outcome_line(&outcome));
+        spinner.finish_and_clear();
+        multi.remove(&spinner);
+        if bars {
+            let _ = multi.println(&line);
+        } else if plain_lines {
+            eprintln!("{line}");
+        }
+        overall.inc(1);
+        out.push(Cell {
+            subject: spec.subject.clone(),
+            workload: spec.workload.name.clone(),
+            threads: spec.threads(),
+            sweep: spec.sweep.clone(),
+            workload_params: serde_json::to_value(&spec.workload)
+                .context("cannot encode a workload")?,
+            outcome,
+        });
+    }
+    overall.finish_and_clear();
+
+    let results = RunResults {
+        schema_version: SCHEMA_VERSION,
+        poolbench_version: env!("CARGO_PKG_VERSION").to_string(),
+        started_at: rfc3339(started),
+        finished_at: rfc3339(SystemTime::now()),
+        command,
+        environment,
+        clock,
+        cells: out,
+    };
+    let json_path = unused_path(
+        out_dir,
+        &format!("poolbench-{}", file_stamp(started)),
+        "json",
+    );
+    results.save(&json_path)?;
+    let interrupted = INTERRUPTED.load(Ordering::Relaxed);
+    Ok(RunRecord {
+        results,
+        json_path,
+        interrupted,
+    })
+}
+
+/// Set by SIGINT or SIGTERM during a run: the running cell is killed, no
+/// further cell starts, and the cells that finished are saved.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_interrupt(_signal: libc::c_int) {
+    // Only an atomic store: async-signal-safe.
+    INTERRUPTED.store(true, Ordering::Relaxed);
+}
+
+/// Routes SIGINT and SIGTERM to [`INTERRUPTED`] instead of killing the
+/// process. Children get the default actions back when they exec.
+fn install_interrupt_handler() {
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: `sigaction` is given a zeroed, then initialised struct
+        // that lives across the call; the handler only performs an atomic
+        // store, which is async-signal-safe; SA_RESTART keeps interrupted
+        // system calls (pipe reads, waits) from failing with EINTR.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_interrupt as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            action.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(signal, &action, std::ptr::null_mut());
+        }
+    }
+}
+
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
+}
+
+/// One line per finished cell.
+fn outcome_line(o: &Outcome) -> String {
+    match o {
+        Outcome::Ok(m) => format!("ok, {:.2} Mops/s", m.ops_per_sec / 1e6),
+        Outcome::Failed(f) => format!("FAILED: {}", f.reason),
+    }
+}
+
+/// `dir/stem.ext`, or `dir/stem-2.ext`, ... if that exists already (two
+/// runs in the same second must not overwrite each other).
+fn unused_path(dir: &Path, stem: &str, ext: &str) -> PathBuf {
+    let mut p = dir.join(format!("{stem}.{ext}"));
+    let mut n = 2;
+    while p.exists() {
+        p = dir.join(format!("{stem}-{n}.{ext}"));
+        n += 1;
+    }
+    p
+}
+
+/// Civil date and time (UTC) of a Unix time in seconds.
+fn civil(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Howard Hinnant's days-to-civil: eras of 400 years from 0000-03-01.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (
+        year,
+        month,
+        day,
+        (rem / 3600) as u32,
+        (rem % 3600 / 60) as u32,
+        (rem % 60) as u32,
+    )
+}
+
+fn unix_secs(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_secs() as i64,
+        Err(e) => -(e.duration().as_secs() as i64),
+    }
+}
+
+/// RFC 3339 in UTC, to the second: `2026-11-21T16:44:26Z`.
+pub fn rfc3339(t: SystemTime) -> String {
+    let (y, mo, d, h, mi, s) = civil(unix_secs(t));
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+}
+
+/// The same instant for a file name: `20261121T164426Z`.
+pub fn file_stamp(t: SystemTime) -> String {
+    let (y, mo, d, h, mi, s) = civil(unix_secs(t));
+    format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z")
+}
+
+/// The text of `poolbench list`: subjects, presets, workload fields.
+pub fn list_text() -> String {
+    let mut out = String::from("Subjects (--subjects NAME,... or all):\n");
+    let width = crate::subject::NAMES
+        .iter()
+        .map(|n| n.len())
+        .max()
+        .unwrap_or(0);
+    for name in crate::subject::NAMES {
+        let about = match crate::subject::lookup(name, allocator::Geometry::DEFAULT) {
+            Ok(s) => s.about.to_string(),
+            Err(_) => "(not available in this build)".to_string(),
+        };
+        let _ = writeln!(out, "  {name:<width$}  {about}");
+    }
+    out.push_str("\nPresets (--workload NAME, or --workload FILE.toml):\n");
+    let presets = crate::preset::all();
+    let width = presets.iter().map(|p| p.name.len()).max().unwrap_or(0);
+    for p in presets {
+        let _ = writeln!(out, "  {:<width$}  stresses: {}", p.name, p.stresses);
+        let _ = writeln!(out, "  {:<width$}  follows:  {}", "", p.follows);
+    }
+    out.push_str("\nWorkload fields (--set FIELD=VALUE, --sweep FIELD=V1,V2,..., or TOML keys):\n");
+    let fields = crate::workload::Workload::fields();
+    let width = fields.iter().map(|f| f.name.len()).max().unwrap_or(0);
+    for f in fields {
+        let _ = writeln!(
+            out,
+            "  {:<width$}  {}  [accepted: {}]",
+            f.name, f.help, f.accepted
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        let t = UNIX_EPOCH + Duration::from_secs(0);
+        assert_eq!(rfc3339(t), "1970-01-01T00:00:00Z");
+        // 2000-02-29 (leap day) 12:34:56 UTC.
+        let t = UNIX_EPOCH + Duration::from_secs(951_827_696);
+        assert_eq!(rfc3339(t), "2000-02-29T12:34:56Z");
+        assert_eq!(file_stamp(t), "20000229T123456Z");
+        // 2026-11-21T16:44:26Z.
+        let t = UNIX_EPOCH + Duration::from_secs(1_795_279_466);
+        assert_eq!(rfc3339(t), "2026-11-21T16:44:26Z");
+    }
+
+    #[test]
+    fn list_names_every_subject_preset_and_field() {
+        let text = list_text();
+        for n in crate::subject::NAMES {
+            assert!(text.contains(n), "{n}");
+        }
+        for p in crate::preset::all() {
+            assert!(text.contains(p.name), "{}", p.name);
+        }
+        for f in crate::workload::Workload::fields() {
+            assert!(text.contains(f.name), "{}", f.name);
+        }
+    }
+
+    #[test]
+    fn unused_path_never_overwrites() {
+        let dir = std::env::temp_dir().join(format!("poolbench-unused-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let a = unused_path(&dir, "r", "json");
+        std::fs::write(&a, "x").unwrap();
+        let b = unused_path(&dir, "r", "json");
+        assert_ne!(a, b);
+        assert!(b.ends_with("r-2.json"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

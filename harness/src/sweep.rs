@@ -1,0 +1,434 @@
+//! Expanding a run request into its cells.
+//!
+//! A run is subjects × workloads × sweep points × thread counts. Every
+//! cell's workload is resolved here, in the parent, before anything runs:
+//! preset or file → `--quick` scaling → `--set` overrides → the sweep
+//! point's values → the thread count, then `Workload::validate`. So a bad
+//! field or value is reported up front, naming the field and the accepted
+//! values, instead of as a failed cell half-way through a suite; and each
+//! child receives exactly the workload recorded in the results file.
+//!
+//! The order is stable and meant for reading: workloads in the order given,
+//! then sweep points (first `--sweep` outermost), then thread counts, then
+//! subjects — so cells that compare subjects at one configuration are
+//! adjacent in the summary.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use crate::cli::BadInput;
+use crate::workload::Workload;
+
+/// What the user asked for, parsed but not yet resolved.
+#[derive(Clone, Debug, Default)]
+pub struct Request {
+    /// Subject names, or `all`.
+    pub subjects: Vec<String>,
+    /// Preset names or workload file paths.
+    pub workloads: Vec<String>,
+    /// Thread counts; empty means each workload's own.
+    pub threads: Vec<usize>,
+    /// `FIELD=VALUE` overrides.
+    pub sets: Vec<String>,
+    /// `FIELD=V1,V2,...` sweeps.
+    pub sweeps: Vec<String>,
+    pub quick: bool,
+}
+
+/// One cell to run: a subject and a fully resolved workload.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CellSpec {
+    pub subject: String,
+    pub workload: Workload,
+    /// The swept fields' values at this cell's point.
+    pub sweep: BTreeMap<String, String>,
+}
+
+impl CellSpec {
+    pub fn threads(&self) -> usize {
+        self.workload.threads
+    }
+
+    /// Names the cell like `results::Cell::key` does.
+    pub fn key(&self) -> String {
+        let mut k = format!(
+            "{}/{}/t{}",
+            self.workload.name,
+            self.subject,
+            self.threads()
+        );
+        for (f, v) in &self.sweep {
+            k.push_str(&format!("/{f}={v}"));
+        }
+        k
+    }
+}
+
+/// Resolves and validates every cell of a request, in the stable order.
+pub fn expand(req: &Request) -> Result<Vec<CellSpec>, BadInput> {
+    let subjects = resolve_subjects(&req.subjects)?;
+    if req.workloads.is_empty() {
+        return Err(BadInput::new(format!(
+            "no workload given: pass --workload PRESET|FILE.toml (presets: {})",
+            preset_names().join(", ")
+        )));
+    }
+    let sets = req
+        .sets
+        .iter()
+        .map(|s| parse_set(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut sweeps = Vec::new();
+    let mut threads = req.threads.clone();
+    for s in &req.sweeps {
+        let (field, values) = parse_sweep(s)?;
+        if sweeps
+            .iter()
+            .any(|(f, _): &(String, Vec<String>)| *f == field)
+        {
+            return Err(BadInput::new(format!(
+                "--sweep: field `{field}` is swept twice"
+            )));
+        }
+        // Threads are a first-class axis (Cell::threads); a threads sweep is --threads.
+        if field == "threads" {
+            if !req.threads.is_empty() {
+                return Err(BadInput::new(
+                    "--sweep threads=... and --threads both given; use one",
+                ));
+            }
+            threads = values
+                .iter()
+                .map(|v| parse_threads(v))
+                .collect::<Result<Vec<_>, _>>()?;
+        } else {
+            sweeps.push((field, values));
+        }
+    }
+    if let Some(t) = threads.iter().find(|t| **t == 0) {
+        return Err(BadInput::new(format!(
+            "--threads: `{t}` is not valid (accepted: integers >= 1)"
+        )));
+    }
+    let points = sweep_points(&sweeps);
+
+    let mut cells = Vec::new();
+    let mut seen = BTreeSet::new();
+    for arg in &req.workloads {
+        let mut base = load_workload(arg)?;
+        if req.quick {
+            base = base.quick();
+        }
+        for (field, value) in &sets {
+            base.set(field, value)
+                .map_err(|e| BadInput::new(format!("--set {field}={value}: {e}")))?;
+        }
+        for point in &points {
+            let mut w = base.clone();
+            for (field, value) in point {
+                w.set(field, value)
+                    .map_err(|e| BadInput::new(format!("--sweep {field}={value}: {e}")))?;
+            }
+            let thread_counts = if threads.is_empty() {
+                vec![w.threads]
+            } else {
+                threads.clone()
+            };
+            for &t in &thread_counts {
+                let mut w = w.clone();
+                w.threads = t;
+                w.validate().map_err(|e| {
+                    let at = if point.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" at {point:?}")
+                    };
+                    BadInput::new(format!(
+                        "workload `{}` ({arg}) with {t} threads{at}: {e}",
+                        w.name
+                    ))
+                })?;
+                for subject in &subjects {
+                    let cell = CellSpec {
+                        subject: subject.clone(),
+                        workload: w.clone(),
+                        sweep: point.clone(),
+                    };
+                    if !seen.insert(cell.key()) {
+                        return Err(BadInput::new(format!(
+                            "cell {} would run twice (a workload or value given twice?)",
+                            cell.key()
+                        )));
+                    }
+                    cells.push(cell);
+                }
+            }
+        }
+    }
+    Ok(cells)
+}
+
+/// `all` or a list of known subject names (order kept, duplicates dropped).
+pub fn resolve_subjects(names: &[String]) -> Result<Vec<String>, BadInput> {
+    let known = crate::subject::NAMES;
+    if names.is_empty() || names.iter().any(|n| n == "all") {
+        return Ok(known.iter().map(|s| s.to_string()).collect());
+    }
+    let mut out: Vec<String> = Vec::new();
+    for n in names {
+        let n = n.trim();
+        if !known.contains(&n) {
+            return Err(BadInput::new(format!(
+                "unknown subject `{n}` (accepted: {}, or all)",
+                known.join(", ")
+            )));
+        }
+        if !out.iter().any(|o| o == n) {
+            out.push(n.to_string());
+        }
+    }
+    Ok(out)
+}
+
+/// Preset names in the preset module's order.
+pub fn preset_names() -> Vec<&'static str> {
+    crate::preset::all().iter().map(|p| p.name).collect()
+}
+
+/// A preset by name, or a workload TOML file by path. An argument that
+/// names an existing file, or ends in `.toml`, or contains a path
+/// separator, is a file; anything else must be a preset.
+pub fn load_workload(arg: &str) -> Result<Workload, BadInput> {
+    let path = Path::new(arg);
+    let looks_like_file =
+        path.is_file() || arg.ends_with(".toml") || arg.contains(std::path::MAIN_SEPARATOR);
+    if !looks_like_file {
+        if !preset_names().contains(&arg) {
+            return Err(BadInput::new(format!(
+                "unknown preset `{arg}` (accepted: {}, or a path to a workload .toml file)",
+                preset_names().join(", ")
+            )));
+        }
+        return crate::preset::get(arg).map_err(|e| BadInput::new(format!("preset `{arg}`: {e}")));
+    }
+    if !path.is_file() {
+        return Err(BadInput::new(format!(
+            "cannot read workload file {arg}: no such file"
+        )));
+    }
+    let mut w = Workload::from_file(path)
+        .map_err(|e| BadInput::new(format!("workload file {arg}: {e}")))?;
+    if w.name.trim().is_empty() {
+        w.name = path
+            .file_stem()
+            .map_or_else(|| arg.to_string(), |s| s.to_string_lossy().into_owned());
+    }
+    Ok(w)
+}
+
+/// Splits `FIELD=VALUE`.
+pub fn parse_set(s: &str) -> Result<(String, String), BadInput> {
+    match s.split_once('=') {
+        Some((f, v)) if !f.trim().is_empty() => Ok((f.trim().to_string(), v.trim().to_string())),
+        _ => Err(BadInput::new(format!(
+            "--set `{s}` is malformed (expected FIELD=VALUE; fields: {})",
+            field_names().join(", ")
+        ))),
+    }
+}
+
+/// Splits `FIELD=V1,V2,...` (at least one non-empty value, none repeated).
+pub fn parse_sweep(s: &str) -> Result<(String, Vec<String>), BadInput> {
+    let malformed = || {
+        BadInput::new(format!(
+            "--sweep `{s}` is malformed (expected FIELD=V1,V2,...; fields: {})",
+            field_names().join(", ")
+        ))
+    };
+    let (f, vs) = s.split_once('=').ok_or_else(malformed)?;
+    let f = f.trim();
+    let values: Vec<String> = vs.split(',').map(|v| v.trim().to_string()).collect();
+    if f.is_empty() || values.iter().any(|v| v.is_empty()) {
+        return Err(malformed());
+    }
+    let distinct: BTreeSet<_> = values.iter().collect();
+    if distinct.len() != values.len() {
+        return Err(BadInput::new(format!("--sweep `{s}` repeats a value")));
+    }
+    Ok((f.to_string(), values))
+}
+
+fn parse_threads(v: &str) -> Result<usize, BadInput> {
+    v.parse::<usize>().ok().filter(|t| *t >= 1).ok_or_else(|| {
+        BadInput::new(format!(
+            "threads: `{v}` is not valid (accepted: integers >= 1)"
+        ))
+    })
+}
+
+fn field_names() -> Vec<&'static str> {
+    Workload::fields().iter().map(|f| f.name).collect()
+}
+
+/// The cross product of the sweeps, first sweep outermost; one empty point
+/// when nothing is swept.
+fn sweep_points(sweeps: &[(String, Vec<String>)]) -> Vec<BTreeMap<String, String>> {
+    let mut points = vec![BTreeMap::new()];
+    for (field, values) in sweeps {
+        points = points
+            .iter()
+            .flat_map(|p| {
+                values.iter().map(move |v| {
+                    let mut p = p.clone();
+                    p.insert(field.clone(), v.clone());
+                    p
+                })
+            })
+            .collect();
+    }
+    points
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(workloads: &[&str]) -> Request {
+        Request {
+            subjects: vec!["system".into(), "null".into()],
+            workloads: workloads.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    fn first_preset() -> &'static str {
+        preset_names()[0]
+    }
+
+    #[test]
+    fn order_is_workload_then_point_then_threads_then_subject() {
+        let mut r = req(&[first_preset()]);
+        r.threads = vec![1, 2];
+        r.sweeps = vec!["seed=7,8".into()];
+        let cells = expand(&r).unwrap();
+        let got: Vec<_> = cells
+            .iter()
+            .map(|c| (c.sweep["seed"].clone(), c.threads(), c.subject.clone()))
+            .collect();
+        let mut want = Vec::new();
+        for seed in ["7", "8"] {
+            for t in [1, 2] {
+                for s in ["system", "null"] {
+                    want.push((seed.to_string(), t, s.to_string()));
+                }
+            }
+        }
+        assert_eq!(got, want);
+        // The swept value and the thread count are in the resolved workload.
+        let w = serde_json::to_value(&cells[7].workload).unwrap();
+        assert_eq!(w["seed"].to_string(), "8");
+        assert_eq!(cells[7].workload.threads, 2);
+    }
+
+    #[test]
+    fn sweeps_cross_first_outermost() {
+        let pts = sweep_points(&[
+            ("a".into(), vec!["1".into(), "2".into()]),
+            ("b".into(), vec!["x".into(), "y".into()]),
+        ]);
+        let flat: Vec<String> = pts
+            .iter()
+            .map(|p| format!("{}{}", p["a"], p["b"]))
+            .collect();
+        assert_eq!(flat, ["1x", "1y", "2x", "2y"]);
+        assert_eq!(sweep_points(&[]), vec![BTreeMap::new()]);
+    }
+
+    #[test]
+    fn threads_sweep_is_the_threads_axis() {
+        let mut r = req(&[first_preset()]);
+        r.sweeps = vec!["threads=1,3".into()];
+        let cells = expand(&r).unwrap();
+        assert_eq!(
+            cells.iter().map(|c| c.threads()).collect::<Vec<_>>(),
+            [1, 1, 3, 3]
+        );
+        assert!(cells.iter().all(|c| c.sweep.is_empty()));
+        r.threads = vec![2];
+        assert!(expand(&r).unwrap_err().0.contains("--threads"));
+    }
+
+    #[test]
+    fn bad_input_names_the_thing_and_the_accepted_values() {
+        let mut r = req(&[first_preset()]);
+        r.subjects = vec!["glibc".into()];
+        let e = expand(&r).unwrap_err().0;
+        assert!(e.contains("`glibc`") && e.contains("jemalloc"), "{e}");
+
+        let e = expand(&req(&["nonesuch"])).unwrap_err().0;
+        assert!(
+            e.contains("`nonesuch`") && e.contains(first_preset()),
+            "{e}"
+        );
+
+        let e = expand(&req(&["/nonexistent/w.toml"])).unwrap_err().0;
+        assert!(e.contains("/nonexistent/w.toml"), "{e}");
+
+        let mut r = req(&[first_preset()]);
+        r.sets = vec!["ops_per_thread".into()];
+        let e = expand(&r).unwrap_err().0;
+        assert!(
+            e.contains("FIELD=VALUE") && e.contains("ops_per_thread"),
+            "{e}"
+        );
+
+        let mut r = req(&[first_preset()]);
+        r.sets = vec!["no_such_field=1".into()];
+        let e = expand(&r).unwrap_err().0;
+        assert!(e.contains("no_such_field"), "{e}");
+
+        let mut r = req(&[first_preset()]);
+        r.sweeps = vec!["seed=1,,2".into()];
+        assert!(expand(&r).unwrap_err().0.contains("malformed"));
+
+        let mut r = req(&[first_preset()]);
+        r.threads = vec![0];
+        assert!(expand(&r).unwrap_err().0.contains("--threads"));
+
+        let e = expand(&req(&[])).unwrap_err().0;
+        assert!(
+            e.contains("--workload") && e.contains(first_preset()),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn duplicate_cells_are_refused() {
+        let p = first_preset();
+        assert!(expand(&req(&[p, p])).unwrap_err().0.contains("twice"));
+    }
+
+    #[test]
+    fn all_subjects_in_table_order_and_duplicates_dropped() {
+        let all = resolve_subjects(&["all".into()]).unwrap();
+        assert_eq!(all, crate::subject::NAMES);
+        let some = resolve_subjects(&["null".into(), "system".into(), "null".into()]).unwrap();
+        assert_eq!(some, ["null", "system"]);
+    }
+
+    #[test]
+    fn quick_scales_ops_down_and_sets_win_over_it() {
+        let p = first_preset();
+        let base = serde_json::to_value(crate::preset::get(p).unwrap()).unwrap();
+        let ops = base["ops_per_thread"].as_u64().unwrap();
+        let mut r = req(&[p]);
+        r.quick = true;
+        let quick = serde_json::to_value(&expand(&r).unwrap()[0].workload).unwrap();
+        let want = crate::preset::get(p).unwrap().quick();
+        assert_eq!(quick["ops_per_thread"].as_u64(), want.ops_per_thread);
+        assert!(want.ops_per_thread < Some(ops));
+        r.sets = vec!["ops_per_thread=1234".into()];
+        let set = serde_json::to_value(&expand(&r).unwrap()[0].workload).unwrap();
+        assert_eq!(set["ops_per_thread"].as_u64(), Some(1234));
+    }
+}
