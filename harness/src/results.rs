@@ -350,8 +350,12 @@ impl RunResults {
                 path.display()
             ),
         }
-        serde_json::from_value(probe)
-            .with_context(|| format!("{}: does not match results schema v{SCHEMA_VERSION}", path.display()))
+        serde_json::from_value(probe).with_context(|| {
+            format!(
+                "{}: does not match results schema v{SCHEMA_VERSION}",
+                path.display()
+            )
+        })
     }
 
     /// Writes the results as pretty JSON, through a temporary file so a
