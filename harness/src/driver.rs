@@ -36,14 +36,23 @@
 //!
 //! ## Latency and its cost
 //! With `latency_sample_one_in = N > 0` a cell runs twice with identical
-//! plans: pass 1 without timing (throughput, memory, GIL figures), pass 2
-//! timing one operation in `N` (latency). The recording overhead is
-//! `1 - rate(pass 2) / rate(pass 1)`. **Rule:** if it exceeds 5%, pass 2 is
-//! run once more with `N' = min(1024, ceil(N * overhead / 0.025))` (the
-//! overhead falls roughly as 1/N; aiming at 2.5% leaves room for noise), and
-//! the cell reports `N'` and the overhead measured at `N'`. There is no
-//! third try; the reported overhead is what was measured, including noise
-//! (it can be slightly negative). `N = 0` turns timing off: one pass.
+//! plans: pass 1 times nothing (throughput, memory and GIL figures come from
+//! it), pass 2 records latency. Pass 2 alternates epochs of
+//! [`EPOCH_ACTIONS`] actions with recording on (one operation in `N` timed)
+//! and off, and reads the clock at each epoch boundary. The recording
+//! overhead is the median ticks per operation of the "on" epochs over the
+//! median of the "off" epochs, minus one. Interleaving puts both sides under
+//! the same allocator state and the same machine load, and the medians drop
+//! epochs hit by preemption; comparing whole passes instead was dominated
+//! by noise on a shared machine. Latency histograms therefore hold the
+//! samples of the "on" epochs, about half the operations.
+//!
+//! **Rule:** if the overhead exceeds 5% ([`OVERHEAD_LIMIT`]), pass 2 is run
+//! once more with `N' = min(1024, ceil(N * overhead / 0.025))` (the overhead
+//! falls roughly as 1/N; aiming at 2.5% leaves room for noise), and the cell
+//! reports `N'` and the overhead measured at `N'`. There is no third try;
+//! the reported overhead is what was measured, noise included (it can be
+//! slightly negative). `N = 0` turns timing off: one pass.
 //!
 //! ## GIL subject
 //! Each worker takes `gil.hold()` for its whole life and wraps every
@@ -90,6 +99,8 @@ pub const OVERHEAD_LIMIT: f64 = 0.05;
 const OVERHEAD_TARGET: f64 = 0.025;
 /// The largest `one_in` the automatic rule picks.
 const MAX_ONE_IN: u32 = 1024;
+/// Actions per recording epoch of the timed pass.
+const EPOCH_ACTIONS: u32 = 512;
 /// How long a quiescing worker blocks on its channel before looking again.
 const QUIESCE_POLL: Duration = Duration::from_micros(200);
 
@@ -189,6 +200,20 @@ struct Worker {
     drained: u64,
     start: Option<Instant>,
     end: Option<Instant>,
+    /// Timed pass: per-epoch cost with and without recording.
+    epochs: Epochs,
+}
+
+/// Alternating epochs of the timed pass (see the module docs): ticks per
+/// operation of every completed epoch, with recording on and off.
+#[derive(Default)]
+struct Epochs {
+    on: Vec<f64>,
+    off: Vec<f64>,
+    recording: bool,
+    left: u32,
+    t0: u64,
+    ops0: u64,
 }
 
 thread_local! {
@@ -232,7 +257,7 @@ impl Worker {
     /// True when this operation is to be timed.
     #[inline(always)]
     fn sample(&mut self, one_in: u32) -> bool {
-        if !self.measuring || one_in == 0 {
+        if !self.measuring || one_in == 0 || !self.epochs.recording {
             return false;
         }
         self.countdown -= 1;
@@ -241,6 +266,42 @@ impl Worker {
             true
         } else {
             false
+        }
+    }
+
+    /// Opens the first epoch of a measured phase (timed pass only).
+    fn start_epoch(&mut self, sh: &Shared) {
+        let e = &mut self.epochs;
+        e.recording = true;
+        e.left = EPOCH_ACTIONS;
+        e.t0 = sh.clock.now();
+        e.ops0 = self.measured.ops();
+    }
+
+    /// Counts one action against the epoch; at its end records the epoch's
+    /// ticks per operation and switches recording on or off.
+    #[inline]
+    fn tick_epoch(&mut self, sh: &Shared) {
+        if sh.one_in == 0 {
+            return;
+        }
+        self.epochs.left -= 1;
+        if self.epochs.left == 0 {
+            let now = sh.clock.now();
+            let ops = self.measured.ops();
+            let e = &mut self.epochs;
+            if ops > e.ops0 {
+                let per_op = now.wrapping_sub(e.t0) as f64 / (ops - e.ops0) as f64;
+                if e.recording {
+                    e.on.push(per_op);
+                } else {
+                    e.off.push(per_op);
+                }
+            }
+            e.recording = !e.recording;
+            e.left = EPOCH_ACTIONS;
+            e.t0 = sh.clock.now();
+            e.ops0 = ops;
         }
     }
 
@@ -527,6 +588,9 @@ impl Worker {
                 sh.fail(e);
                 break;
             }
+            if self.measuring {
+                self.tick_epoch(sh);
+            }
         }
     }
 
@@ -649,6 +713,7 @@ fn worker_round(mut w: Worker, sh: Arc<Shared>, round: Round) -> Worker {
     if sh.record_gil {
         let _ = GIL_WAIT.try_with(|h| *h.borrow_mut() = Some(latency::new_histogram()));
     }
+    w.start_epoch(&sh);
     w.run_actions(&sh, alloc, round.budget, round.duration.map(|d| now + d));
     w.quiesce(&sh, alloc, &mut guard, round.index + 1);
     w.end = Some(Instant::now());
@@ -683,6 +748,9 @@ struct Pass {
     duration: Duration,
     recorder: Recorder,
     checked: u64,
+    /// Ticks per operation of the timed pass's epochs, all workers.
+    epochs_on: Vec<f64>,
+    epochs_off: Vec<f64>,
     snapshot: Snapshot,
     gil_start: Option<GilStats>,
 }
@@ -696,11 +764,20 @@ impl Pass {
             0.0
         }
     }
+
+    /// Recording overhead from the epochs: median cost per operation with
+    /// recording on over the median with it off, minus one.
+    fn overhead(&self) -> Option<f64> {
+        let on = median(&self.epochs_on)?;
+        let off = median(&self.epochs_off)?;
+        (off > 0.0).then(|| on / off - 1.0)
+    }
 }
 
-/// The throughput cost of recording: `1 - timed / untimed`.
-fn overhead(untimed: f64, timed: f64) -> Option<f64> {
-    (untimed > 0.0).then(|| 1.0 - timed / untimed)
+fn median(v: &[f64]) -> Option<f64> {
+    let mut v = v.to_vec();
+    v.sort_unstable_by(f64::total_cmp);
+    v.get(v.len() / 2).copied()
 }
 
 /// Runs every round of one pass; returns it and the number of blocks freed
@@ -768,6 +845,7 @@ fn run_pass(
             drained: 0,
             start: None,
             end: None,
+            epochs: Epochs::default(),
         })
         .collect();
     drop(txs);
@@ -831,6 +909,8 @@ fn run_pass(
         duration: Duration::ZERO,
         recorder: Recorder::new(),
         checked: 0,
+        epochs_on: Vec::new(),
+        epochs_off: Vec::new(),
         snapshot,
         gil_start,
     };
@@ -845,6 +925,8 @@ fn run_pass(
         pass.warm.add(&w.warm);
         pass.recorder.merge(&w.recorder);
         pass.checked += w.checked;
+        pass.epochs_on.extend_from_slice(&w.epochs.on);
+        pass.epochs_off.extend_from_slice(&w.epochs.off);
         drained += w.drained;
     }
     Ok((pass, drained))
@@ -880,6 +962,8 @@ fn run_cell_inner(
     w: &Workload,
     clock: Clock,
 ) -> Result<(CellMetrics, u64), CellError> {
+    w.validate()
+        .map_err(|e| CellError::Invalid(e.to_string()))?;
     if let Some(g) = subject.gil {
         g.set_switch_interval(Duration::from_micros(num(w.switch_interval_us)));
         g.set_wait_hook(Some(record_gil_wait));
@@ -915,21 +999,28 @@ fn measure(subject: &Subject, w: &Workload, clock: Clock) -> Result<(CellMetrics
     let mut sampling = Sampling {
         one_in: 0,
         overhead: None,
+        requested_one_in,
+        overhead_at_requested: None,
     };
     let mut timed = None;
     if requested_one_in > 0 {
-        let mut one_in = requested_one_in;
         let fresh = || Arc::new(LiveCounters::new(w.threads));
+        let mut one_in = requested_one_in;
         let (mut p2, _) = run_pass(subject, w, clock, one_in, false, fresh())?;
-        let mut overhead = overhead(pass1.rate(), p2.rate());
-        if overhead.is_some_and(|o| o > OVERHEAD_LIMIT) && one_in < MAX_ONE_IN {
-            let o = overhead.unwrap_or(OVERHEAD_LIMIT);
+        let first = p2.overhead();
+        let mut overhead = first;
+        if let Some(o) = first.filter(|&o| o > OVERHEAD_LIMIT && one_in < MAX_ONE_IN) {
             one_in =
                 ((one_in as f64 * o / OVERHEAD_TARGET).ceil() as u32).clamp(one_in + 1, MAX_ONE_IN);
             p2 = run_pass(subject, w, clock, one_in, false, fresh())?.0;
-            overhead = self::overhead(pass1.rate(), p2.rate());
+            overhead = p2.overhead();
         }
-        sampling = Sampling { one_in, overhead };
+        sampling = Sampling {
+            one_in,
+            overhead,
+            requested_one_in,
+            overhead_at_requested: first,
+        };
         timed = Some(p2);
     }
 
@@ -1012,4 +1103,332 @@ fn measure(subject: &Subject, w: &Workload, clock: Clock) -> Result<(CellMetrics
         gil,
     };
     Ok((metrics, drained))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::allocator_api::Gil;
+    use crate::subject::Family;
+    use std::alloc::System;
+    use std::sync::atomic::{AtomicPtr, AtomicU64};
+
+    /// Forwards to `System` and counts calls.
+    #[derive(Default)]
+    struct Counting {
+        allocs: AtomicU64,
+        deallocs: AtomicU64,
+        reallocs: AtomicU64,
+    }
+
+    // SAFETY: forwards to `System` unchanged.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+            self.allocs.fetch_add(1, Ordering::Relaxed);
+            // SAFETY: caller's contract.
+            unsafe { System.alloc(l) }
+        }
+        unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+            self.deallocs.fetch_add(1, Ordering::Relaxed);
+            // SAFETY: caller's contract.
+            unsafe { System.dealloc(p, l) }
+        }
+        unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+            self.reallocs.fetch_add(1, Ordering::Relaxed);
+            // SAFETY: caller's contract.
+            unsafe { System.realloc(p, l, n) }
+        }
+    }
+
+    fn test_subject(name: &'static str, alloc: &'static (dyn GlobalAlloc + Sync)) -> Subject {
+        Subject {
+            name,
+            about: "test subject",
+            family: Family::Reference,
+            alloc,
+            stats: None,
+            gil: None,
+        }
+    }
+
+    fn workload(threads: usize, ops: u64) -> Workload {
+        Workload {
+            threads,
+            ops_per_thread: ops,
+            warmup_ops: 500,
+            remote_free_fraction: 0.3,
+            realloc_fraction: 0.1,
+            slots: 200,
+            verify: true,
+            latency_sample_one_in: 0,
+            ..Workload::default()
+        }
+    }
+
+    /// What the plans ask for: (allocs, local frees, handoffs, reallocs,
+    /// blocks live at the end), replayed from the same deterministic plans.
+    fn replay(w: &Workload) -> [u64; 5] {
+        let mut out = [0u64; 5];
+        for t in 0..w.threads {
+            let mut live = std::collections::HashSet::new();
+            for a in w.plan(t) {
+                match a {
+                    Action::Alloc { slot, .. } => {
+                        out[0] += 1;
+                        live.insert(slot);
+                    }
+                    Action::Free { slot } => {
+                        out[1] += 1;
+                        live.remove(&slot);
+                    }
+                    Action::Handoff { slot } => {
+                        out[2] += 1;
+                        live.remove(&slot);
+                    }
+                    Action::Realloc { .. } => out[3] += 1,
+                }
+            }
+            out[4] += live.len() as u64;
+        }
+        out
+    }
+
+    fn check_counts(w: &Workload) {
+        let counter: &'static Counting = Box::leak(Box::default());
+        let s = test_subject("counting", counter);
+        let (m, drained) = run_cell_inner(&s, w, Clock::calibrate()).expect("cell runs");
+        let [allocs, frees, handoffs, reallocs, live_end] = replay(w);
+        assert_eq!(counter.allocs.load(Ordering::Relaxed), allocs);
+        assert_eq!(counter.reallocs.load(Ordering::Relaxed), reallocs);
+        assert_eq!(
+            counter.deallocs.load(Ordering::Relaxed),
+            frees + handoffs + live_end
+        );
+        assert_eq!(drained, live_end);
+        // One action, one operation, split between warm-up and measured.
+        assert_eq!(m.ops + m.warmup_ops, allocs + frees + handoffs + reallocs);
+        let c = &m.counts;
+        assert_eq!(
+            m.ops,
+            c.allocs + c.frees_local + c.frees_remote + c.reallocs
+        );
+        assert_eq!(m.warmup_ops, w.warmup_ops * w.threads as u64);
+        if w.threads > 1 {
+            assert!(c.frees_remote > 0);
+        }
+        // Every block was checked before each free and each realloc.
+        assert_eq!(
+            m.verification.blocks_checked,
+            frees + handoffs + live_end + reallocs
+        );
+        assert!(m.latency.is_empty() && m.sampling.one_in == 0);
+        assert!(m.ops_per_sec > 0.0 && m.duration_s > 0.0);
+        assert!(!m.memory.rss_timeline.is_empty());
+        assert!(m.memory.requested_peak_bytes > 0);
+    }
+
+    #[test]
+    fn driver_calls_match_the_plans() {
+        check_counts(&workload(1, 20_000));
+        check_counts(&workload(2, 20_000));
+        check_counts(&workload(3, 5_000));
+    }
+
+    #[test]
+    fn driver_rounds_keep_blocks_across_threads() {
+        let w = Workload {
+            rounds: 4,
+            ..workload(2, 10_000)
+        };
+        check_counts(&w);
+    }
+
+    #[test]
+    fn driver_times_every_kind_and_reports_the_overhead() {
+        let counter: &'static Counting = Box::leak(Box::default());
+        let s = test_subject("counting", counter);
+        let w = Workload {
+            latency_sample_one_in: 1,
+            ..workload(2, 20_000)
+        };
+        let m = run_cell(&s, &w).expect("cell runs");
+        let [allocs, ..] = replay(&w);
+        // Pass 1, pass 2, and possibly one retry at a raised `one_in`.
+        let passes = counter.allocs.load(Ordering::Relaxed) / allocs;
+        assert!(passes == 2 || passes == 3, "{passes} passes");
+        assert_eq!(counter.allocs.load(Ordering::Relaxed) % allocs, 0);
+        assert!(m.sampling.overhead.is_some_and(f64::is_finite));
+        assert_eq!(m.sampling.one_in > 1, passes == 3);
+        for kind in ["alloc", "free_local", "free_remote", "realloc"] {
+            let l = &m.latency[kind];
+            assert!(l.count > 0 && l.hdr_v2.is_some(), "{kind}");
+            assert!(l.min_ns <= l.max_ns && l.percentiles.len() == 8, "{kind}");
+        }
+        if m.sampling.one_in == 1 {
+            assert_eq!(m.latency["alloc"].count, m.counts.allocs);
+        }
+    }
+
+    /// Hands out the block it returned last a second time (a double
+    /// handout, the classic free-list corruption), once.
+    struct DoubleHandout {
+        calls: AtomicU64,
+        last: AtomicPtr<u8>,
+        dup: AtomicPtr<u8>,
+        dup_freed_once: AtomicBool,
+    }
+
+    // SAFETY: forwards to `System`, except that one block is returned twice;
+    // its memory is freed at most once (the first dealloc of it is skipped),
+    // so no call frees or touches memory `System` does not hold for us.
+    unsafe impl GlobalAlloc for DoubleHandout {
+        unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+            let n = self.calls.fetch_add(1, Ordering::Relaxed);
+            let last = self.last.load(Ordering::Relaxed);
+            if n >= 100 && !last.is_null() && self.dup.load(Ordering::Relaxed).is_null() {
+                self.dup.store(last, Ordering::Relaxed);
+                return last;
+            }
+            // SAFETY: caller's contract.
+            let p = unsafe { System.alloc(l) };
+            self.last.store(p, Ordering::Relaxed);
+            p
+        }
+        unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+            let _ = self.last.compare_exchange(
+                p,
+                std::ptr::null_mut(),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+            if p == self.dup.load(Ordering::Relaxed)
+                && !self.dup_freed_once.swap(true, Ordering::Relaxed)
+            {
+                return;
+            }
+            // SAFETY: caller's contract; the duplicate is freed only once.
+            unsafe { System.dealloc(p, l) }
+        }
+    }
+
+    #[test]
+    fn verification_catches_a_block_handed_out_twice() {
+        let bad: &'static DoubleHandout = Box::leak(Box::new(DoubleHandout {
+            calls: AtomicU64::new(0),
+            last: AtomicPtr::new(std::ptr::null_mut()),
+            dup: AtomicPtr::new(std::ptr::null_mut()),
+            dup_freed_once: AtomicBool::new(false),
+        }));
+        let w = Workload {
+            size_min: 64,
+            size_max: 64,
+            realloc_fraction: 0.0,
+            remote_free_fraction: 0.0,
+            ..workload(1, 2_000)
+        };
+        let s = test_subject("double-handout", bad);
+        let err = run_cell(&s, &w).expect_err("corruption must fail the cell");
+        let CellError::Verification(msg) = &err else {
+            panic!("wrong error: {err}");
+        };
+        let dup = bad.dup.load(Ordering::Relaxed);
+        assert!(!dup.is_null());
+        assert!(msg.contains("subject `double-handout`"), "{msg}");
+        assert!(msg.contains(&format!("{dup:#x?}")), "{msg}");
+        assert!(
+            msg.contains("expected tag 0x") && msg.contains("found 0x"),
+            "{msg}"
+        );
+    }
+
+    /// A realloc that loses the first byte of the old contents.
+    struct LossyRealloc;
+
+    // SAFETY: forwards to `System`; `realloc` returns a fresh block of the
+    // new size (only its contents are wrong, which is the point).
+    unsafe impl GlobalAlloc for LossyRealloc {
+        unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+            // SAFETY: caller's contract.
+            unsafe { System.alloc(l) }
+        }
+        unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+            // SAFETY: caller's contract.
+            unsafe { System.dealloc(p, l) }
+        }
+        unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+            // SAFETY: caller's contract.
+            let q = unsafe { System.realloc(p, l, n) };
+            if !q.is_null() {
+                // SAFETY: `q` holds `n >= 1` bytes.
+                unsafe { *q ^= 0xFF };
+            }
+            q
+        }
+    }
+
+    #[test]
+    fn verification_catches_a_realloc_that_loses_the_prefix() {
+        let w = Workload {
+            realloc_fraction: 0.5,
+            ..workload(1, 2_000)
+        };
+        let err = run_cell(&test_subject("lossy", &LossyRealloc), &w).expect_err("must fail");
+        let msg = err.to_string();
+        assert!(
+            matches!(err, CellError::Verification(_))
+                && msg.contains("after realloc")
+                && msg.contains("offset 0"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn null_subject_serves_every_alignment_through_the_driver() {
+        let null = crate::subject::lookup("null", allocator::Geometry::CLASSIC).expect("null");
+        for align in [8, 64, 4096] {
+            let w = Workload {
+                align,
+                ..workload(2, 5_000)
+            };
+            // Verification checks the alignment of every block.
+            let m = run_cell(&null, &w).expect("null subject runs");
+            assert!(m.memory.fragmentation.is_some_and(|f| f >= 1.0));
+            assert_eq!(
+                m.memory.reference_stats.get("capacity").map(|&c| c > 0),
+                Some(true)
+            );
+        }
+    }
+
+    #[test]
+    fn gil_subject_holds_and_releases_around_blocking_calls() {
+        let gil: &'static Gil = Box::leak(Box::new(Gil::new(allocator::Geometry::CLASSIC)));
+        let s = Subject {
+            gil: Some(gil),
+            ..test_subject("gil-standin", gil)
+        };
+        let w = Workload {
+            switch_interval_us: 1_000,
+            ..workload(2, 5_000)
+        };
+        let m = run_cell(&s, &w).expect("gil cell runs");
+        let g = m.gil.expect("gil counters");
+        assert!(g.acquisitions >= 2, "{g:?}");
+        assert_eq!(g.switch_interval_us, 1_000);
+        assert_eq!(gil.switch_interval(), Duration::from_micros(1_000));
+        assert!(m.counts.frees_remote > 0);
+    }
+
+    #[test]
+    fn bad_layouts_are_reported_not_run() {
+        let w = Workload {
+            align: 3,
+            ..workload(2, 100)
+        };
+        let err = run_cell(&test_subject("system", &System), &w).expect_err("align 3");
+        assert!(
+            matches!(&err, CellError::Invalid(m) if m.contains("align 3")),
+            "{err}"
+        );
+    }
 }
