@@ -1431,4 +1431,43 @@ mod tests {
             "{err}"
         );
     }
+
+    /// Refuses every request.
+    struct Exhausted;
+
+    // SAFETY: `alloc` returns null (allowed); nothing is ever handed out.
+    unsafe impl GlobalAlloc for Exhausted {
+        unsafe fn alloc(&self, _: Layout) -> *mut u8 {
+            std::ptr::null_mut()
+        }
+        unsafe fn dealloc(&self, _: *mut u8, _: Layout) {}
+    }
+
+    #[test]
+    fn a_null_from_the_subject_fails_the_cell_cleanly() {
+        let err = run_cell(&test_subject("exhausted", &Exhausted), &workload(2, 1_000))
+            .expect_err("null must fail the cell");
+        let msg = err.to_string();
+        assert!(
+            matches!(err, CellError::AllocFailed(_)) && msg.contains("`exhausted` returned null"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn duration_mode_runs_until_the_deadline_then_drains() {
+        let counter: &'static Counting = Box::leak(Box::default());
+        let w = Workload {
+            duration_ms: Some(30),
+            rounds: 2,
+            ..workload(2, 0)
+        };
+        let m = run_cell(&test_subject("counting", counter), &w).expect("cell runs");
+        assert!(m.ops > 0);
+        // Everything allocated was freed: nothing leaks past the cell.
+        assert_eq!(
+            counter.allocs.load(Ordering::Relaxed),
+            counter.deallocs.load(Ordering::Relaxed)
+        );
+    }
 }
