@@ -10,8 +10,9 @@
 //! the driver's own thread also joins:
 //!
 //! 1. warm-up: the first `warmup_ops` actions of every plan, unmeasured;
-//! 2. measured: the rest of the plan (or `duration_ms`), split evenly over
-//!    `rounds`; with `rounds > 1` the workers are joined after each round
+//! 2. measured: the rest of the plan (its exact `size_hint` after warm-up,
+//!    else `ops_per_thread` actions, or until `duration_ms` has passed),
+//!    split evenly over `rounds`; with `rounds > 1` the workers are joined after each round
 //!    and new threads continue the same plans over the same slot tables, so
 //!    blocks outlive the thread that allocated them (mstress);
 //! 3. after every phase a *quiesce* step: each worker counts itself done,
@@ -185,6 +186,8 @@ impl Counts {
 struct Worker {
     id: usize,
     plan: Plan,
+    /// Measured actions still to run (`None`: until the deadline).
+    measured_left: Option<u64>,
     slots: Vec<Option<Block>>,
     rx: Receiver<Block>,
     txs: Vec<Sender<Block>>,
@@ -554,14 +557,15 @@ impl Worker {
     }
 
     /// Runs up to `budget` actions (all if `None`), stopping early at
-    /// `deadline`, at the end of the plan, or when another worker failed.
+    /// `deadline`, at the end of the plan, or when another worker failed;
+    /// returns how many it ran.
     fn run_actions(
         &mut self,
         sh: &Shared,
         alloc: &dyn GlobalAlloc,
         budget: Option<u64>,
         deadline: Option<Instant>,
-    ) {
+    ) -> u64 {
         let mut n: u64 = 0;
         loop {
             if budget.is_some_and(|b| n >= b) {
@@ -592,6 +596,7 @@ impl Worker {
                 self.tick_epoch(sh);
             }
         }
+        n
     }
 
     /// Counts this worker done with phase `phase` and frees incoming blocks
@@ -689,9 +694,9 @@ fn layout_of(size: usize, align: usize, thread: usize) -> Result<Layout, CellErr
 #[derive(Clone, Copy)]
 struct Round {
     index: usize,
-    last: bool,
+    /// Rounds left, this one included.
+    left: u64,
     warmup: u64,
-    budget: Option<u64>,
     duration: Option<Duration>,
 }
 
@@ -714,13 +719,18 @@ fn worker_round(mut w: Worker, sh: Arc<Shared>, round: Round) -> Worker {
         let _ = GIL_WAIT.try_with(|h| *h.borrow_mut() = Some(latency::new_histogram()));
     }
     w.start_epoch(&sh);
-    w.run_actions(&sh, alloc, round.budget, round.duration.map(|d| now + d));
+    // An even share of what is left of the measured actions.
+    let budget = w.measured_left.map(|m| m.div_ceil(round.left));
+    let ran = w.run_actions(&sh, alloc, budget, round.duration.map(|d| now + d));
+    if let Some(m) = &mut w.measured_left {
+        *m = m.saturating_sub(ran);
+    }
     w.quiesce(&sh, alloc, &mut guard, round.index + 1);
     w.end = Some(Instant::now());
     if let Ok(Some(h)) = GIL_WAIT.try_with(|h| h.borrow_mut().take()) {
         w.recorder.add_gil_wait(&h);
     }
-    if round.last {
+    if round.left == 1 {
         // The driver takes the "at peak" snapshot between these two.
         unlocked(&mut guard, || sh.barrier.wait());
         unlocked(&mut guard, || sh.barrier.wait());
@@ -798,15 +808,16 @@ fn run_pass(
     }
     let rounds = num::<usize, _>(w.rounds).max(1);
     let plans: Vec<Plan> = (0..threads).map(|t| w.plan(t)).collect();
-    let total = plans[0].size_hint().1.map(|n| n as u64);
     let duration = w.duration_ms.map(|ms| Duration::from_millis(num(ms)));
-    if total.is_none() && duration.is_none() {
-        return Err(CellError::Invalid(
-            "the workload's plan never ends and `duration_ms` is not set".into(),
-        ));
-    }
-    let warmup = num::<u64, _>(w.warmup_ops).min(total.unwrap_or(u64::MAX));
-    let measured_total = total.map(|t| t - warmup);
+    let warmup: u64 = num(w.warmup_ops);
+    // Measured actions per thread: the plan's exact length after warm-up
+    // when it tells (`size_hint`), else `ops_per_thread` unless the phase
+    // is timed. Either way the plan ending first ends the phase.
+    let measured_total = |p: &Plan| match p.size_hint() {
+        (lo, Some(hi)) if lo == hi => Some((hi as u64).saturating_sub(warmup)),
+        _ if duration.is_some() => None,
+        _ => Some(num(w.ops_per_thread)),
+    };
     let sh = Arc::new(Shared {
         subject: *subject,
         clock,
@@ -829,6 +840,7 @@ fn run_pass(
         .enumerate()
         .map(|(id, (plan, rx))| Worker {
             id,
+            measured_left: measured_total(&plan),
             plan,
             slots: Vec::new(),
             rx,
@@ -852,24 +864,12 @@ fn run_pass(
 
     let mut gil_start = None;
     let mut snapshot = Snapshot::default();
-    let mut done_budget = 0u64;
     for r in 0..rounds {
         let last = r + 1 == rounds;
-        let budget = measured_total.map(|m| {
-            let per = m.div_ceil(rounds as u64);
-            let b = if last {
-                m - done_budget
-            } else {
-                per.min(m - done_budget)
-            };
-            done_budget += b;
-            b
-        });
         let round = Round {
             index: r,
-            last,
+            left: (rounds - r) as u64,
             warmup,
-            budget,
             duration: duration.map(|d| d / rounds as u32),
         };
         let mut handles = Vec::with_capacity(threads);
@@ -933,13 +933,15 @@ fn run_pass(
 }
 
 fn take_snapshot(subject: &Subject, live: &LiveCounters) -> Snapshot {
+    // GIL counters first: reading `stats()` takes the GIL once more.
+    let gil_end = subject.gil.map(|g| g.gil_stats());
     Snapshot {
         requested_live: live.total(),
         rss: memory::rss_bytes(),
         held: subject::held_bytes(subject),
         accounting: subject.stats.map(|s| Accounting::from(&s.stats())),
         reference: subject::reference_stats(subject.name),
-        gil_end: subject.gil.map(|g| g.gil_stats()),
+        gil_end,
     }
 }
 

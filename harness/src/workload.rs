@@ -165,6 +165,16 @@ const FIELDS: &[FieldDoc] = &[
         help: "time one op in N",
     },
     FieldDoc {
+        name: "touch_bytes",
+        accepted: "integer >= 0",
+        help: "bytes written per block",
+    },
+    FieldDoc {
+        name: "align",
+        accepted: "power of two",
+        help: "alignment of every request",
+    },
+    FieldDoc {
         name: "seed",
         accepted: "integer",
         help: "RNG seed",
@@ -257,6 +267,8 @@ impl Workload {
             "remote_free_fraction" => self.remote_free_fraction = parse(field, value, a)?,
             "realloc_fraction" => self.realloc_fraction = parse(field, value, a)?,
             "rounds" => self.rounds = parse(field, value, a)?,
+            "touch_bytes" => self.touch_bytes = parse(field, value, a)?,
+            "align" => self.align = parse(field, value, a)?,
             "verify" => self.verify = parse(field, value, a)?,
             "latency_sample_one_in" => self.latency_sample_one_in = parse(field, value, a)?,
             _ => self.seed = parse(field, value, a)?,
