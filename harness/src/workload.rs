@@ -33,6 +33,25 @@ pub enum Action {
     Realloc { slot: usize, new_size: usize },
 }
 
+/// Bytes written into each block.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Touch {
+    /// The whole block.
+    All,
+    /// At most this many bytes.
+    Bytes(usize),
+}
+
+/// The byte limit as a number: `All` is `u64::MAX`.
+impl From<Touch> for u64 {
+    fn from(t: Touch) -> u64 {
+        match t {
+            Touch::All => u64::MAX,
+            Touch::Bytes(n) => n as u64,
+        }
+    }
+}
+
 /// Why a workload cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkloadError {
@@ -60,8 +79,9 @@ pub struct FieldDoc {
 pub struct Workload {
     pub name: String,
     pub threads: usize,
-    /// Measured actions per thread (after `warmup_ops`).
-    pub ops_per_thread: u64,
+    /// Measured actions per thread (after `warmup_ops`); exactly one of
+    /// this and `duration_ms` is set.
+    pub ops_per_thread: Option<u64>,
     /// Run the measured phase for this long instead of `ops_per_thread`.
     pub duration_ms: Option<u64>,
     /// Actions per thread before the measured phase.
@@ -72,7 +92,7 @@ pub struct Workload {
     pub slots: usize,
     pub remote_free_fraction: f64,
     pub realloc_fraction: f64,
-    pub touch_bytes: usize,
+    pub touch_bytes: Touch,
     pub touch_passes: u32,
     pub switch_interval_us: u64,
     pub geometry: String,
@@ -87,7 +107,7 @@ impl Default for Workload {
         Workload {
             name: "custom".into(),
             threads: 1,
-            ops_per_thread: 100_000,
+            ops_per_thread: Some(100_000),
             duration_ms: None,
             warmup_ops: 1_000,
             size_min: 16,
@@ -96,7 +116,7 @@ impl Default for Workload {
             slots: 1_000,
             remote_free_fraction: 0.0,
             realloc_fraction: 0.0,
-            touch_bytes: 16,
+            touch_bytes: Touch::Bytes(16),
             touch_passes: 1,
             switch_interval_us: 5_000,
             geometry: "classic".into(),
@@ -259,7 +279,7 @@ impl Workload {
         let a = doc.accepted;
         match field {
             "threads" => self.threads = parse(field, value, a)?,
-            "ops_per_thread" => self.ops_per_thread = parse(field, value, a)?,
+            "ops_per_thread" => self.ops_per_thread = Some(parse(field, value, a)?),
             "warmup_ops" => self.warmup_ops = parse(field, value, a)?,
             "size_min" => self.size_min = parse(field, value, a)?,
             "size_max" => self.size_max = parse(field, value, a)?,
@@ -267,7 +287,8 @@ impl Workload {
             "remote_free_fraction" => self.remote_free_fraction = parse(field, value, a)?,
             "realloc_fraction" => self.realloc_fraction = parse(field, value, a)?,
             "rounds" => self.rounds = parse(field, value, a)?,
-            "touch_bytes" => self.touch_bytes = parse(field, value, a)?,
+            "touch_bytes" if value == "all" => self.touch_bytes = Touch::All,
+            "touch_bytes" => self.touch_bytes = Touch::Bytes(parse(field, value, a)?),
             "align" => self.align = parse(field, value, a)?,
             "verify" => self.verify = parse(field, value, a)?,
             "latency_sample_one_in" => self.latency_sample_one_in = parse(field, value, a)?,
@@ -284,7 +305,7 @@ impl Workload {
         let total = if self.duration_ms.is_some() {
             None
         } else {
-            Some(self.warmup_ops + self.ops_per_thread)
+            Some(self.warmup_ops + self.ops_per_thread.unwrap_or_default())
         };
         Plan {
             rng: SmallRng::seed_from_u64(
