@@ -1066,9 +1066,9 @@ fn measure(subject: &Subject, w: &Workload, clock: Clock) -> Result<(CellMetrics
     };
     let gil = match (subject.gil, pass1.gil_start, snap.gil_end) {
         (Some(_), Some(a), Some(b)) => Some(GilCounters {
-            acquisitions: b.acquisitions - a.acquisitions,
-            contended: b.contended - a.contended,
-            switches: b.switches - a.switches,
+            acquisitions: b.acquisitions.saturating_sub(a.acquisitions),
+            contended: b.contended.saturating_sub(a.contended),
+            switches: b.switches.saturating_sub(a.switches),
             switch_interval_us: num(w.switch_interval_us),
         }),
         _ => None,
@@ -1268,9 +1268,8 @@ mod tests {
             assert!(l.count > 0 && l.hdr_v2.is_some(), "{kind}");
             assert!(l.min_ns <= l.max_ns && l.percentiles.len() == 8, "{kind}");
         }
-        if m.sampling.one_in == 1 {
-            assert_eq!(m.latency["alloc"].count, m.counts.allocs);
-        }
+        // Only the "on" epochs of the timed pass record.
+        assert!(m.latency["alloc"].count <= m.counts.allocs);
     }
 
     /// Hands out the block it returned last a second time (a double
