@@ -83,7 +83,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use hdrhistogram::Histogram;
 
 use crate::allocator_api::{GilGuard, GilStats};
@@ -386,7 +386,7 @@ impl Worker {
             })?;
             self.checked += 1;
         }
-        let timed = kind != OpKind::GilWait && self.sample(sh.one_in);
+        let timed = self.sample(sh.one_in);
         let t0 = if timed { sh.clock.now() } else { 0 };
         // SAFETY: the block was allocated by this subject with `b.layout`
         // and is freed exactly once (it was moved out of its slot/message).
@@ -625,10 +625,19 @@ impl Worker {
                 }
                 return;
             }
-            let rx = &self.rx;
-            if let Ok(b) = unlocked(guard, || rx.recv_timeout(QUIESCE_POLL)) {
-                let r = self.free(sh, alloc, b, OpKind::FreeRemote);
-                match r {
+            // Wait without the GIL until a block arrives or everyone is
+            // done; the GIL is taken back once per block received, not once
+            // per poll, so the GIL's counters stay the workload's.
+            let (rx, threads) = (&self.rx, sh.threads);
+            let got = unlocked(guard, || loop {
+                match rx.recv_timeout(QUIESCE_POLL) {
+                    Ok(b) => break Some(b),
+                    Err(RecvTimeoutError::Timeout) if done.load(Ordering::Acquire) < threads => {}
+                    Err(_) => break None,
+                }
+            });
+            if let Some(b) = got {
+                match self.free(sh, alloc, b, OpKind::FreeRemote) {
                     Ok(()) => self.counts().frees_remote += 1,
                     Err(e) => sh.fail(e),
                 }
