@@ -141,11 +141,6 @@ impl Clock {
         self.ns_per_tick
     }
 
-    /// Converts a tick count to nanoseconds.
-    pub fn ticks_to_ns(&self, ticks: u64) -> f64 {
-        ticks as f64 * self.ns_per_tick
-    }
-
     /// Name, scale and overhead, for the results file.
     pub fn info(&self) -> ClockInfo {
         ClockInfo {

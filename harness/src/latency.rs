@@ -41,15 +41,6 @@ pub enum OpKind {
 }
 
 impl OpKind {
-    /// Every kind, in index order.
-    pub const ALL: [OpKind; 5] = [
-        OpKind::Alloc,
-        OpKind::FreeLocal,
-        OpKind::FreeRemote,
-        OpKind::Realloc,
-        OpKind::GilWait,
-    ];
-
     /// The key in `CellMetrics::latency`.
     pub fn name(self) -> &'static str {
         match self {
