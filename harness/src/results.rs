@@ -195,6 +195,14 @@ pub struct Sampling {
     /// Measured throughput cost of recording, as a fraction (0.03 = 3%),
     /// when it was measured.
     pub overhead: Option<f64>,
+    /// The `one_in` the workload asked for; differs from `one_in` when the
+    /// driver raised it because recording cost more than 5%.
+    #[serde(default)]
+    pub requested_one_in: u32,
+    /// The overhead measured at `requested_one_in` (equal to `overhead`
+    /// when `one_in` was not raised).
+    #[serde(default)]
+    pub overhead_at_requested: Option<f64>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]

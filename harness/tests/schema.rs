@@ -50,6 +50,8 @@ fn sample(seed: u64) -> RunResults {
         sampling: Sampling {
             one_in: 16,
             overhead: Some(rng.random()),
+            requested_one_in: 1,
+            overhead_at_requested: Some(rng.random()),
         },
         verification: Verification {
             enabled: true,

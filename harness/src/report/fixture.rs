@@ -315,6 +315,8 @@ fn metrics(subject: &str, workload: &str, threads: usize) -> CellMetrics {
         sampling: Sampling {
             one_in: 16,
             overhead: Some(0.03),
+            requested_one_in: 1,
+            overhead_at_requested: Some(0.9),
         },
         memory: Memory {
             rss_timeline,
