@@ -18,11 +18,55 @@ use crate::os::raw;
 use crate::pool::pool_of;
 use crate::stats::Stats;
 
-/// CPython keeps a block in place when a realloc shrinks it by less than a
-/// quarter; so do we.
+/// How a `realloc` is served; every allocator of the crate follows it.
+pub(crate) enum ReallocPlan {
+    /// The new size is not a valid layout: fail, leaving the block alone.
+    Invalid,
+    /// Same pool block: it still fits and shrinks by less than a quarter
+    /// (CPython's `pymalloc_realloc` rule).
+    InPlace,
+    /// Both sizes belong to the raw allocator: its `realloc` keeps the bytes.
+    Raw,
+    /// Allocate `Layout`, copy `min(old, new)` bytes, free the old block.
+    Move(Layout),
+}
+
+impl ReallocPlan {
+    pub(crate) fn new(g: &Geometry, layout: Layout, new_size: usize) -> ReallocPlan {
+        let Ok(new_layout) = Layout::from_size_align(new_size, layout.align()) else {
+            return ReallocPlan::Invalid;
+        };
+        match (
+            g.class_of(layout.size(), layout.align()),
+            g.class_of(new_size, layout.align()),
+        ) {
+            (Some(old), Some(_)) => {
+                let class_size = g.class_size(old);
+                if new_size <= class_size && 4 * new_size > 3 * class_size {
+                    ReallocPlan::InPlace
+                } else {
+                    ReallocPlan::Move(new_layout)
+                }
+            }
+            (None, None) => ReallocPlan::Raw,
+            _ => ReallocPlan::Move(new_layout),
+        }
+    }
+}
+
+/// Copies the bytes valid in both blocks of a `ReallocPlan::Move`.
+///
+/// # Safety
+/// `from` must be live for `old_size` bytes, `to` for `new_size`, distinct.
 #[inline]
-pub(crate) fn realloc_fits_in_place(class_size: usize, new_size: usize) -> bool {
-    new_size <= class_size && 4 * new_size > 3 * class_size
+pub(crate) unsafe fn copy_for_realloc(
+    from: *mut u8,
+    old_size: usize,
+    to: *mut u8,
+    new_size: usize,
+) {
+    // SAFETY: caller's contract.
+    unsafe { core::ptr::copy_nonoverlapping(from, to, old_size.min(new_size)) }
 }
 
 /// The pymalloc state that one lock protects.
@@ -129,42 +173,29 @@ impl Pymalloc {
         layout: Layout,
         new_size: usize,
     ) -> *mut u8 {
-        let Ok(new_layout) = Layout::from_size_align(new_size, layout.align()) else {
-            return null_mut();
-        };
-        let g = self.heap.g;
-        let old_class = g.class_of(layout.size(), layout.align());
-        let new_class = g.class_of(new_size, layout.align());
-        match (old_class, new_class) {
-            (Some(old), Some(_)) if realloc_fits_in_place(g.class_size(old), new_size) => {
-                self.requested_live = self
-                    .requested_live
-                    .wrapping_sub(layout.size())
-                    .wrapping_add(new_size);
+        let delta = |v: usize| v.wrapping_sub(layout.size()).wrapping_add(new_size);
+        match ReallocPlan::new(&self.heap.g, layout, new_size) {
+            ReallocPlan::Invalid => null_mut(),
+            ReallocPlan::InPlace => {
+                self.requested_live = delta(self.requested_live);
                 ptr
             }
-            (None, None) => {
-                // SAFETY: the block is raw with `layout`; the new layout is valid.
+            ReallocPlan::Raw => {
+                // SAFETY: the block is raw with `layout`; the new size is valid.
                 let b = unsafe { raw::realloc(ptr, layout, new_size) };
                 if !b.is_null() {
-                    self.requested_live = self
-                        .requested_live
-                        .wrapping_sub(layout.size())
-                        .wrapping_add(new_size);
-                    self.raw_live_bytes = self
-                        .raw_live_bytes
-                        .wrapping_sub(layout.size())
-                        .wrapping_add(new_size);
+                    self.requested_live = delta(self.requested_live);
+                    self.raw_live_bytes = delta(self.raw_live_bytes);
                 }
                 b
             }
-            _ => {
+            ReallocPlan::Move(new_layout) => {
                 let b = self.alloc(new_layout);
                 if !b.is_null() {
-                    // SAFETY: both blocks are live and distinct; we copy the
-                    // bytes valid in both, then free the old one.
+                    // SAFETY: both blocks are live and distinct; the old one
+                    // is freed once, after the copy.
                     unsafe {
-                        core::ptr::copy_nonoverlapping(ptr, b, layout.size().min(new_size));
+                        copy_for_realloc(ptr, layout.size(), b, new_size);
                         self.dealloc(ptr, layout);
                     }
                 }

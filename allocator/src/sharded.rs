@@ -62,7 +62,7 @@ use crate::geometry::Geometry;
 use crate::heap::{Heap, PoolSource};
 use crate::os::{self, raw};
 use crate::pool::{self, pool_of, Pool};
-use crate::pymalloc::realloc_fits_in_place;
+use crate::pymalloc::{copy_for_realloc, ReallocPlan};
 use crate::stats::Stats;
 use crate::sync::{fence, lock, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Mutex, Ordering};
 
@@ -501,30 +501,27 @@ impl ShardedCore {
         layout: Layout,
         new_size: usize,
     ) -> *mut u8 {
-        let Ok(new_layout) = Layout::from_size_align(new_size, layout.align()) else {
-            return null_mut();
-        };
-        let old = self.g.class_of(layout.size(), layout.align());
-        let new = self.g.class_of(new_size, layout.align());
+        let delta = new_size.wrapping_sub(layout.size());
         // SAFETY: caller's contract.
         unsafe {
-            match (old, new) {
-                (Some(c), Some(_)) if realloc_fits_in_place(self.g.class_size(c), new_size) => {
-                    bump(&(*h).requested, new_size.wrapping_sub(layout.size()));
+            match ReallocPlan::new(&self.g, layout, new_size) {
+                ReallocPlan::Invalid => null_mut(),
+                ReallocPlan::InPlace => {
+                    bump(&(*h).requested, delta);
                     ptr
                 }
-                (None, None) => {
+                ReallocPlan::Raw => {
                     let b = raw::realloc(ptr, layout, new_size);
                     if !b.is_null() {
-                        bump(&(*h).requested, new_size.wrapping_sub(layout.size()));
-                        bump(&(*h).raw_bytes, new_size.wrapping_sub(layout.size()));
+                        bump(&(*h).requested, delta);
+                        bump(&(*h).raw_bytes, delta);
                     }
                     b
                 }
-                _ => {
+                ReallocPlan::Move(new_layout) => {
                     let b = self.alloc(h, new_layout);
                     if !b.is_null() {
-                        core::ptr::copy_nonoverlapping(ptr, b, layout.size().min(new_size));
+                        copy_for_realloc(ptr, layout.size(), b, new_size);
                         self.dealloc(h, ptr, layout);
                     }
                     b
@@ -648,8 +645,6 @@ pub use self::global::Sharded;
 mod global {
     use super::*;
     use crate::thread::{PerThread, Registered};
-    use crate::PoolStats;
-    use core::alloc::GlobalAlloc;
 
     impl PerThread for ShardedCore {
         type Config = Geometry;
@@ -666,6 +661,35 @@ mod global {
         unsafe fn detach(&self, h: *mut ThreadHeap) {
             // SAFETY: forwarded contract.
             unsafe { ShardedCore::detach(self, h) }
+        }
+
+        unsafe fn alloc(&self, h: *mut ThreadHeap, layout: Layout) -> *mut u8 {
+            // SAFETY: forwarded contract.
+            unsafe { ShardedCore::alloc(self, h, layout) }
+        }
+
+        unsafe fn dealloc(&self, h: *mut ThreadHeap, ptr: *mut u8, layout: Layout) {
+            // SAFETY: forwarded contract.
+            unsafe { ShardedCore::dealloc(self, h, ptr, layout) }
+        }
+
+        unsafe fn realloc(
+            &self,
+            h: *mut ThreadHeap,
+            ptr: *mut u8,
+            layout: Layout,
+            new_size: usize,
+        ) -> *mut u8 {
+            // SAFETY: forwarded contract.
+            unsafe { ShardedCore::realloc(self, h, ptr, layout, new_size) }
+        }
+
+        fn stats(&self) -> Stats {
+            ShardedCore::stats(self)
+        }
+
+        fn empty_stats(g: &Geometry) -> Stats {
+            Stats::empty(*g)
         }
     }
 
@@ -691,44 +715,5 @@ mod global {
         }
     }
 
-    // SAFETY: each call runs on the calling thread's own heap (see the
-    // module docs for why remote frees and abandonment are safe); blocks
-    // are sized and aligned as in the pymalloc core; null signals failure.
-    unsafe impl GlobalAlloc for Sharded {
-        #[inline]
-        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-            let Some((core, h)) = self.inner.local() else {
-                return null_mut();
-            };
-            // SAFETY: `local` returns the calling thread's heap of `core`.
-            unsafe { core.alloc(h, layout) }
-        }
-
-        #[inline]
-        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-            let Some((core, h)) = self.inner.local() else {
-                crate::fatal("sharded: no heap for a free (out of memory)");
-            };
-            // SAFETY: as in `alloc`; the caller passes a live block of ours.
-            unsafe { core.dealloc(h, ptr, layout) }
-        }
-
-        #[inline]
-        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-            let Some((core, h)) = self.inner.local() else {
-                return null_mut();
-            };
-            // SAFETY: as in `alloc`; forwarded GlobalAlloc contract.
-            unsafe { core.realloc(h, ptr, layout, new_size) }
-        }
-    }
-
-    impl PoolStats for Sharded {
-        fn stats(&self) -> Stats {
-            match self.inner.existing() {
-                Some(core) => core.stats(),
-                None => Stats::empty(self.geometry()),
-            }
-        }
-    }
+    crate::thread::delegate_to_registered!(Sharded);
 }

@@ -16,6 +16,7 @@ use core::ptr::null_mut;
 use crate::geometry::{Geometry, MAX_CLASSES};
 use crate::locked::Locked;
 use crate::os;
+use crate::pymalloc::{copy_for_realloc, ReallocPlan};
 use crate::stats::Stats;
 use crate::sync::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 
@@ -260,27 +261,19 @@ impl TcacheCore {
         layout: Layout,
         new_size: usize,
     ) -> *mut u8 {
-        let g = self.core.geometry();
-        let Ok(new_layout) = Layout::from_size_align(new_size, layout.align()) else {
-            return null_mut();
-        };
         // SAFETY: caller's contract.
         unsafe {
-            match (
-                g.class_of(layout.size(), layout.align()),
-                g.class_of(new_size, layout.align()),
-            ) {
-                (Some(old), Some(_))
-                    if crate::pymalloc::realloc_fits_in_place(g.class_size(old), new_size) =>
-                {
+            match ReallocPlan::new(&self.core.geometry(), layout, new_size) {
+                ReallocPlan::Invalid => null_mut(),
+                ReallocPlan::InPlace => {
                     add(&(*c).requested, new_size.wrapping_sub(layout.size()));
                     ptr
                 }
-                (None, None) => self.core.core().realloc(ptr, layout, new_size),
-                _ => {
+                ReallocPlan::Raw => self.core.core().realloc(ptr, layout, new_size),
+                ReallocPlan::Move(new_layout) => {
                     let b = self.alloc(c, new_layout);
                     if !b.is_null() {
-                        core::ptr::copy_nonoverlapping(ptr, b, layout.size().min(new_size));
+                        copy_for_realloc(ptr, layout.size(), b, new_size);
                         self.dealloc(c, ptr, layout);
                     }
                     b
@@ -329,8 +322,6 @@ pub use self::global::Tcache;
 mod global {
     use super::*;
     use crate::thread::{PerThread, Registered};
-    use crate::PoolStats;
-    use core::alloc::GlobalAlloc;
 
     impl PerThread for TcacheCore {
         type Config = (Geometry, usize);
@@ -347,6 +338,35 @@ mod global {
         unsafe fn detach(&self, c: *mut ThreadCache) {
             // SAFETY: forwarded contract.
             unsafe { TcacheCore::detach(self, c) }
+        }
+
+        unsafe fn alloc(&self, c: *mut ThreadCache, layout: Layout) -> *mut u8 {
+            // SAFETY: forwarded contract.
+            unsafe { TcacheCore::alloc(self, c, layout) }
+        }
+
+        unsafe fn dealloc(&self, c: *mut ThreadCache, ptr: *mut u8, layout: Layout) {
+            // SAFETY: forwarded contract.
+            unsafe { TcacheCore::dealloc(self, c, ptr, layout) }
+        }
+
+        unsafe fn realloc(
+            &self,
+            c: *mut ThreadCache,
+            ptr: *mut u8,
+            layout: Layout,
+            new_size: usize,
+        ) -> *mut u8 {
+            // SAFETY: forwarded contract.
+            unsafe { TcacheCore::realloc(self, c, ptr, layout, new_size) }
+        }
+
+        fn stats(&self) -> Stats {
+            TcacheCore::stats(self)
+        }
+
+        fn empty_stats(&(g, _): &(Geometry, usize)) -> Stats {
+            Stats::empty(g)
         }
     }
 
@@ -375,44 +395,5 @@ mod global {
         }
     }
 
-    // SAFETY: blocks come from the locked core, which upholds the
-    // GlobalAlloc contract; a cached block is on exactly one bin of one
-    // thread, so it is handed out once.
-    unsafe impl GlobalAlloc for Tcache {
-        #[inline]
-        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-            let Some((core, c)) = self.inner.local() else {
-                return null_mut();
-            };
-            // SAFETY: `c` is the calling thread's cache of `core`.
-            unsafe { core.alloc(c, layout) }
-        }
-
-        #[inline]
-        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-            let Some((core, c)) = self.inner.local() else {
-                crate::fatal("tcache: no cache for a free (out of memory)");
-            };
-            // SAFETY: as in `alloc`; the caller passes a live block of ours.
-            unsafe { core.dealloc(c, ptr, layout) }
-        }
-
-        #[inline]
-        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-            let Some((core, c)) = self.inner.local() else {
-                return null_mut();
-            };
-            // SAFETY: as in `alloc`; forwarded GlobalAlloc contract.
-            unsafe { core.realloc(c, ptr, layout, new_size) }
-        }
-    }
-
-    impl PoolStats for Tcache {
-        fn stats(&self) -> Stats {
-            match self.inner.existing() {
-                Some(core) => core.stats(),
-                None => Stats::empty(self.geometry()),
-            }
-        }
-    }
+    crate::thread::delegate_to_registered!(Tcache);
 }

@@ -21,7 +21,10 @@ use core::cell::Cell;
 use core::ptr::null_mut;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
+use core::alloc::Layout;
+
 use crate::os;
+use crate::stats::Stats;
 
 /// State with a per-thread part.
 pub(crate) trait PerThread: Sized + Sync {
@@ -38,6 +41,35 @@ pub(crate) trait PerThread: Sized + Sync {
     /// # Safety
     /// `local` must come from `attach` of `self` and not be used afterwards.
     unsafe fn detach(&self, local: *mut Self::Local);
+
+    /// `GlobalAlloc::alloc` on the calling thread's part.
+    ///
+    /// # Safety
+    /// `local` must be the calling thread's part of `self`.
+    unsafe fn alloc(&self, local: *mut Self::Local, layout: Layout) -> *mut u8;
+
+    /// `GlobalAlloc::dealloc` on the calling thread's part.
+    ///
+    /// # Safety
+    /// As for `alloc`, and `GlobalAlloc::dealloc`'s contract.
+    unsafe fn dealloc(&self, local: *mut Self::Local, ptr: *mut u8, layout: Layout);
+
+    /// `GlobalAlloc::realloc` on the calling thread's part.
+    ///
+    /// # Safety
+    /// As for `alloc`, and `GlobalAlloc::realloc`'s contract.
+    unsafe fn realloc(
+        &self,
+        local: *mut Self::Local,
+        ptr: *mut u8,
+        layout: Layout,
+        new_size: usize,
+    ) -> *mut u8;
+
+    fn stats(&self) -> Stats;
+
+    /// The statistics of an allocator that never allocated.
+    fn empty_stats(config: &Self::Config) -> Stats;
 }
 
 /// The shared state of one allocator value, in its own mapping.
@@ -168,6 +200,91 @@ impl<T: PerThread> Registered<T> {
             });
             Some((shared, local))
         })
+    }
+}
+
+/// Implements `GlobalAlloc` and `PoolStats` for `$ty`, a struct whose
+/// `inner` field is a [`Registered`], by delegating to it.
+macro_rules! delegate_to_registered {
+    ($ty:ident) => {
+        // SAFETY: every call goes to the calling thread's part of the shared
+        // state (`Registered::local`), whose allocator upholds the
+        // `GlobalAlloc` contract; see the allocator's module docs.
+        unsafe impl core::alloc::GlobalAlloc for $ty {
+            #[inline]
+            unsafe fn alloc(&self, layout: core::alloc::Layout) -> *mut u8 {
+                // SAFETY: forwarded contract.
+                unsafe { self.inner.alloc(layout) }
+            }
+
+            #[inline]
+            unsafe fn dealloc(&self, ptr: *mut u8, layout: core::alloc::Layout) {
+                // SAFETY: forwarded contract.
+                unsafe { self.inner.dealloc(ptr, layout) }
+            }
+
+            #[inline]
+            unsafe fn realloc(
+                &self,
+                ptr: *mut u8,
+                layout: core::alloc::Layout,
+                new_size: usize,
+            ) -> *mut u8 {
+                // SAFETY: forwarded contract.
+                unsafe { self.inner.realloc(ptr, layout, new_size) }
+            }
+        }
+
+        impl $crate::PoolStats for $ty {
+            fn stats(&self) -> $crate::Stats {
+                self.inner.stats()
+            }
+        }
+    };
+}
+pub(crate) use delegate_to_registered;
+
+/// The `GlobalAlloc` and `PoolStats` methods of the allocators built on
+/// `Registered` (they delegate here).
+impl<T: PerThread> Registered<T> {
+    /// # Safety
+    /// `GlobalAlloc::alloc`'s contract.
+    #[inline(always)]
+    pub(crate) unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        match self.local() {
+            // SAFETY: `local` is the calling thread's part of `shared`.
+            Some((shared, local)) => unsafe { shared.alloc(local, layout) },
+            None => null_mut(),
+        }
+    }
+
+    /// # Safety
+    /// `GlobalAlloc::dealloc`'s contract.
+    #[inline(always)]
+    pub(crate) unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        match self.local() {
+            // SAFETY: as in `alloc`; the caller passes a live block of ours.
+            Some((shared, local)) => unsafe { shared.dealloc(local, ptr, layout) },
+            None => crate::fatal("no per-thread state for a free (out of memory)"),
+        }
+    }
+
+    /// # Safety
+    /// `GlobalAlloc::realloc`'s contract.
+    #[inline(always)]
+    pub(crate) unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        match self.local() {
+            // SAFETY: as in `alloc`; forwarded contract.
+            Some((shared, local)) => unsafe { shared.realloc(local, ptr, layout, new_size) },
+            None => null_mut(),
+        }
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        match self.existing() {
+            Some(shared) => shared.stats(),
+            None => T::empty_stats(&self.config),
+        }
     }
 }
 
