@@ -408,3 +408,7 @@ impl Drop for Arenas {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "tests/arena_walk.rs"]
+pub(crate) mod walk;

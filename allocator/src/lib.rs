@@ -38,6 +38,8 @@ mod pool;
 mod pymalloc;
 pub mod stats;
 mod sync;
+#[cfg(test)]
+mod tests;
 
 pub use geometry::Geometry;
 #[cfg(not(loom))]
