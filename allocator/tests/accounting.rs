@@ -15,6 +15,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 #[test]
+#[cfg_attr(miri, ignore = "multi-threaded or long: run natively")]
 fn locked_stats_after_a_million_random_ops() {
     const OPS: usize = 1_000_000;
     let g = Geometry::CLASSIC;

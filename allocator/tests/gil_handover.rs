@@ -63,6 +63,7 @@ fn a_thread_without_the_gil_takes_it_per_call() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "multi-threaded or long: run natively")]
 fn allow_threads_lets_another_thread_allocate() {
     let a = Gil::new(Geometry::CLASSIC);
     let mut span = a.hold();
@@ -87,7 +88,9 @@ fn allow_threads_lets_another_thread_allocate() {
     });
     drop(span);
     assert_eq!(a.stats().requested_live, 0);
-    assert!(a.gil_stats().contended >= 1, "{:?}", a.gil_stats());
+    // Main's span, its re-take after allow_threads, and the other thread's
+    // call; whether that call had to wait depends on scheduling.
+    assert!(a.gil_stats().acquisitions >= 3, "{:?}", a.gil_stats());
 }
 
 static HOOK_CALLS: AtomicU64 = AtomicU64::new(0);
@@ -97,6 +100,7 @@ fn hook(_waited_ns: u64) {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "multi-threaded or long: run natively")]
 fn contending_holders_are_switched_and_the_wait_hook_runs() {
     let a = Gil::new(Geometry::CLASSIC);
     a.set_switch_interval(Duration::from_micros(100));

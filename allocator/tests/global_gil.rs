@@ -13,6 +13,7 @@ use allocator::{Geometry, Gil, PoolStats};
 static A: Gil = Gil::new(Geometry::CLASSIC);
 
 #[test]
+#[cfg_attr(miri, ignore = "multi-threaded or long: run natively")]
 fn std_collections_on_four_threads() {
     A.set_switch_interval(Duration::from_micros(500));
     common::collections::run(&|f| {

@@ -9,6 +9,7 @@ use allocator::{Geometry, Locked, PoolStats};
 static A: Locked = Locked::new(Geometry::CLASSIC);
 
 #[test]
+#[cfg_attr(miri, ignore = "multi-threaded or long: run natively")]
 fn std_collections_on_four_threads() {
     common::collections::run(&|f| f());
     // A 1 MiB buffer is live: the stats must see it, as a raw request.

@@ -193,6 +193,7 @@ fn stress<A: Driver>(a: &A, g: Geometry, span_ops: usize) {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "multi-threaded or long: run natively")]
 fn locked_four_threads_with_cross_thread_frees() {
     for g in [Geometry::CLASSIC, Geometry::MODERN] {
         stress(&Locked::new(g), g, usize::MAX);
@@ -200,6 +201,7 @@ fn locked_four_threads_with_cross_thread_frees() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "multi-threaded or long: run natively")]
 fn gil_four_threads_with_cross_thread_frees() {
     for g in [Geometry::CLASSIC, Geometry::MODERN] {
         let a = Gil::new(g);
