@@ -2,8 +2,12 @@
 # Runs the allocator crate's single-threaded core tests (the in-crate unit
 # tests: geometry, pool/arena transitions, shadow-model sequences) under
 # Miri, which checks every raw-pointer access of the pymalloc core for
-# undefined behaviour. Iteration counts shrink under cfg(miri) (see
-# allocator/src/tests/mod.rs), so this takes a few minutes.
+# undefined behaviour, plus the quick single-threaded tests of the public
+# `Locked`/`Gil` paths (bad_input: realloc across classes, zero sizes;
+# gil_handover: per-call GIL). Multi-threaded tests, and those needing a
+# huge malloc to fail, are #[cfg_attr(miri, ignore)]. Iteration counts
+# shrink under cfg(miri) (see allocator/src/tests/mod.rs), so this takes a
+# few minutes.
 #
 # Exits 0 with a message when Miri is not installed (CI may lack nightly).
 #
@@ -22,4 +26,4 @@ if ! cargo +nightly miri --version >/dev/null 2>&1; then
 fi
 
 export MIRIFLAGS="${MIRIFLAGS:--Zmiri-permissive-provenance}"
-exec cargo +nightly miri test -p allocator --lib "$@"
+exec cargo +nightly miri test -p allocator --lib --test bad_input --test gil_handover "$@"
