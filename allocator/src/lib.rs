@@ -38,8 +38,6 @@ mod pool;
 mod pymalloc;
 pub mod stats;
 mod sync;
-#[cfg(test)]
-mod tests;
 
 pub use geometry::Geometry;
 #[cfg(not(loom))]
@@ -80,3 +78,6 @@ pub(crate) fn fatal(msg: &str) -> ! {
         libc::abort()
     }
 }
+
+#[cfg(test)]
+mod tests;

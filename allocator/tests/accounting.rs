@@ -5,14 +5,14 @@
 //! the test knows is live: the byte identity, bytes requested live, raw
 //! requests live, and blocks in use per class.
 
-mod common;
+mod support;
 
 use std::alloc::{GlobalAlloc, Layout};
 
 use allocator::{Geometry, Locked, PoolStats};
-use common::random_layout;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+use support::random_layout;
 
 #[test]
 #[cfg_attr(miri, ignore = "multi-threaded or long: run natively")]

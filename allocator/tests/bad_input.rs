@@ -4,12 +4,12 @@
 //! bytes; a failed `realloc` leaves the old block intact and freeable;
 //! zero-size layouts passed directly get unique, freeable blocks.
 
-mod common;
+mod support;
 
 use std::alloc::{GlobalAlloc, Layout};
 
 use allocator::{Geometry, Gil, Locked, PoolStats};
-use common::{fill, holds};
+use support::{fill, holds};
 
 /// The largest size `Layout` accepts at alignment 8.
 const HUGE: usize = isize::MAX as usize - 7;

@@ -3,7 +3,7 @@
 //! outside spans, where they take the GIL per allocation), with
 //! cross-thread frees, then the accounting identity.
 
-mod common;
+mod support;
 
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ static A: Gil = Gil::new(Geometry::CLASSIC);
 #[cfg_attr(miri, ignore = "multi-threaded or long: run natively")]
 fn std_collections_on_four_threads() {
     A.set_switch_interval(Duration::from_micros(500));
-    common::collections::run(&|f| {
+    support::collections::run(&|f| {
         let _span = A.hold();
         f()
     });

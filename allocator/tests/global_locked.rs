@@ -1,7 +1,7 @@
 //! `Locked` as the program's `#[global_allocator]`: std collections from
 //! four threads, with cross-thread frees, then the accounting identity.
 
-mod common;
+mod support;
 
 use allocator::{Geometry, Locked, PoolStats};
 
@@ -11,7 +11,7 @@ static A: Locked = Locked::new(Geometry::CLASSIC);
 #[test]
 #[cfg_attr(miri, ignore = "multi-threaded or long: run natively")]
 fn std_collections_on_four_threads() {
-    common::collections::run(&|f| f());
+    support::collections::run(&|f| f());
     // A 1 MiB buffer is live: the stats must see it, as a raw request.
     let big = vec![7u8; 1 << 20];
     let s = A.stats();

@@ -1,6 +1,3 @@
-//! Smoke test: every geometry serves a mixed batch through `Locked`, frees
-//! it in two passes, and keeps the accounting identity throughout.
-
 use allocator::{Geometry, Locked, PoolStats};
 use std::alloc::{GlobalAlloc, Layout};
 
@@ -11,21 +8,18 @@ fn smoke() {
         let mut v = Vec::new();
         for i in 0..20000usize {
             let l = Layout::from_size_align(1 + (i * 7919) % 600, 8).unwrap();
-            // SAFETY: a valid non-zero layout.
             let p = unsafe { a.alloc(l) };
             assert!(!p.is_null());
-            // SAFETY: the block is live for `l.size()` bytes.
             unsafe { p.write_bytes(0xAB, l.size()) };
             v.push((p, l));
         }
         let s = a.stats();
         s.bytes.check().unwrap();
         println!("{g:?}\n{s}");
-        let all = std::mem::take(&mut v);
+        let all: Vec<_> = v.drain(..).collect();
         let mut rest = Vec::new();
         for (i, (p, l)) in all.into_iter().enumerate() {
             if i % 3 == 0 {
-                // SAFETY: live, allocated with `l`.
                 unsafe { a.dealloc(p, l) }
             } else {
                 rest.push((p, l));
@@ -33,7 +27,6 @@ fn smoke() {
         }
         a.stats().bytes.check().unwrap();
         for (p, l) in rest {
-            // SAFETY: live, allocated with `l`.
             unsafe { a.dealloc(p, l) }
         }
         let s = a.stats();

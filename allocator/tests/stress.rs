@@ -9,7 +9,7 @@
 //! then, and release it (`allow_threads`) around the one blocking call, the
 //! final channel drain, as CPython code must.
 
-mod common;
+mod support;
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::sync::mpsc::{channel, Receiver, Sender};
@@ -17,9 +17,9 @@ use std::sync::Barrier;
 use std::time::Duration;
 
 use allocator::{Geometry, Gil, Locked, PoolStats};
-use common::{fill, holds, random_layout, tag};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+use support::{fill, holds, random_layout, tag};
 
 const THREADS: usize = 4;
 const OPS: usize = 60_000;
