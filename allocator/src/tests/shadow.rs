@@ -294,7 +294,7 @@ fn random_sequences_match_the_shadow_model() {
             scale(ops, 300),
             3000,
             scale(20_000, 100),
-            scale(997, 1),
+            scale(997, 7),
             scale(20_011, 50),
         );
     }
@@ -306,7 +306,7 @@ fn invariants_hold_after_every_operation() {
         run(
             g,
             0xc0ffee + k as u64,
-            scale(6000, 150),
+            scale(6000, 100),
             400,
             scale(700, 40),
             1,
