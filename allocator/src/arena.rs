@@ -399,3 +399,7 @@ impl Drop for Arenas {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "tests/arena_walk.rs"]
+pub(crate) mod walk;

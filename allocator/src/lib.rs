@@ -88,3 +88,6 @@ pub(crate) fn fatal(msg: &str) -> ! {
         libc::abort()
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -72,21 +72,33 @@ pub(crate) unsafe fn unmap(ptr: *mut u8, size: usize) {
 pub(crate) mod raw {
     use core::alloc::Layout;
 
-    /// The alignment `malloc` itself guarantees on 64-bit glibc.
+    /// The most alignment `malloc` guarantees on 64-bit targets, and only
+    /// for requests of at least that many bytes.
     const MALLOC_ALIGN: usize = 16;
+
+    /// Whether `malloc(size)` is guaranteed to be `align`-aligned. C
+    /// promises only the alignment of objects that fit in `size` bytes (a
+    /// `malloc(8)` may be 8-aligned: jemalloc's and Miri's are), so, like
+    /// std's `System`, use it only when `align <= size` too.
+    #[inline]
+    fn malloc_aligns(align: usize, size: usize) -> bool {
+        align <= MALLOC_ALIGN && align <= size
+    }
 
     /// Allocates `layout` (null on failure). Zero sizes get one byte so every
     /// success is a unique pointer.
     pub(crate) fn alloc(layout: Layout) -> *mut u8 {
         let size = layout.size().max(1);
-        if layout.align() <= MALLOC_ALIGN {
+        if malloc_aligns(layout.align(), size) {
             // SAFETY: malloc has no preconditions.
             unsafe { libc::malloc(size).cast() }
         } else {
             let mut out = core::ptr::null_mut();
-            // SAFETY: the alignment is a power of two (Layout guarantees it)
-            // and a multiple of the pointer size since it exceeds 16.
-            let rc = unsafe { libc::posix_memalign(&mut out, layout.align(), size) };
+            // posix_memalign wants a multiple of the pointer size.
+            let align = layout.align().max(core::mem::size_of::<usize>());
+            // SAFETY: `align` is a power of two (Layout guarantees it) and a
+            // multiple of the pointer size.
+            let rc = unsafe { libc::posix_memalign(&mut out, align, size) };
             if rc == 0 {
                 out.cast()
             } else {
@@ -110,8 +122,10 @@ pub(crate) mod raw {
     /// `ptr` must be live from this module with layout `old`, and
     /// `new_size` must be a valid size for `old.align()`.
     pub(crate) unsafe fn realloc(ptr: *mut u8, old: Layout, new_size: usize) -> *mut u8 {
-        if old.align() <= MALLOC_ALIGN {
-            // SAFETY: ptr is a live malloc block; realloc leaves it intact on failure.
+        if malloc_aligns(old.align(), new_size.max(1)) {
+            // SAFETY: ptr is a live block of the C allocator (posix_memalign
+            // blocks may be realloc'ed too); realloc leaves it intact on
+            // failure, and its result is aligned for `new_size` (above).
             unsafe { libc::realloc(ptr.cast(), new_size.max(1)).cast() }
         } else {
             // SAFETY: the new layout is valid per the caller's contract.
