@@ -1,0 +1,89 @@
+//! `workloads/{larson,xmalloc,python}/<subject>`: three of the harness's
+//! presets run in-process through `harness::driver` (the code `poolbench`
+//! runs in each cell's child process), scaled down: 2 threads,
+//! [`OPS_PER_THREAD`] measured operations per thread after
+//! [`WARMUP_OPS`] unmeasured ones, no latency sampling (one pass, nothing
+//! timed per operation), everything else as the preset defines it
+//! (sizes, lifetimes, remote frees, rounds, verification).
+//!
+//! One iteration is one cell. The routine returns the driver's own
+//! measured-phase duration (`iter_custom`), not the cell's wall time: a
+//! cell also spawns threads, fills slot tables, warms up and frees what is
+//! left at the end (drain), which is harness work, not the workload's
+//! steady state. So criterion's elements/s is the same ops/s figure
+//! `poolbench run` reports for the cell, and the two can be compared.
+//!
+//! In-process cells share one address space, so unlike `poolbench`'s
+//! child processes, a subject's memory state carries over from one cell to
+//! the next (as it would in a long-running program).
+
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
+use harness::clock::Clock;
+use harness::driver::run_cell_with_clock;
+use harness::results::CellMetrics;
+use harness::subject::Subject;
+use harness::workload::Workload;
+
+use benches::subjects;
+
+const PRESETS: [&str; 3] = ["larson", "xmalloc", "python"];
+const THREADS: usize = 2;
+/// Measured operations per thread: a cell of a few milliseconds on the
+/// slowest subject, so 10 samples fit the group's measurement time.
+const OPS_PER_THREAD: u64 = 40_000;
+const WARMUP_OPS: u64 = 2_000;
+
+/// The preset `name` at the benches' fixed parameters.
+fn workload(name: &str) -> Workload {
+    let preset = harness::preset::get(name).unwrap_or_else(|e| panic!("{e}"));
+    Workload {
+        threads: THREADS,
+        ops_per_thread: Some(OPS_PER_THREAD),
+        duration_ms: None,
+        warmup_ops: WARMUP_OPS,
+        latency_sample_one_in: 0,
+        ..preset
+    }
+}
+
+/// Runs one cell; a cell that fails (verification, allocation failure)
+/// fails the bench with the driver's report.
+fn cell(s: &Subject, w: &Workload, clock: Clock) -> CellMetrics {
+    run_cell_with_clock(s, w, clock)
+        .unwrap_or_else(|e| panic!("cell {}/{} failed: {e}", w.name, s.name))
+}
+
+fn workloads(c: &mut Criterion) {
+    let subjects = subjects();
+    // Calibrated once: `run_cell` would spend 30 ms calibrating per cell.
+    let clock = Clock::calibrate();
+    for name in PRESETS {
+        let w = workload(name);
+        let mut g = c.benchmark_group(format!("workloads/{name}"));
+        g.sampling_mode(SamplingMode::Flat)
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(3))
+            .sample_size(10)
+            .nresamples(20_000);
+        for s in &subjects {
+            // A first cell, unmeasured, gives the operation count the
+            // driver measures for this workload (the same on every run:
+            // plans are deterministic) and checks the subject passes.
+            let ops = cell(s, &w, clock).ops;
+            g.throughput(Throughput::Elements(ops));
+            g.bench_function(s.name, |b| {
+                b.iter_custom(|iters| {
+                    (0..iters)
+                        .map(|_| Duration::from_secs_f64(cell(s, &w, clock).duration_s))
+                        .sum()
+                });
+            });
+        }
+        g.finish();
+    }
+}
+
+criterion_group!(benches, workloads);
+criterion_main!(benches);
