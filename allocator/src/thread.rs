@@ -174,31 +174,51 @@ impl<T: PerThread> Registered<T> {
         self.local_slow()
     }
 
+    /// Finds or makes the binding and moves it to the front of the
+    /// thread's table (most recently used first), so the fast path in
+    /// [`local`](Self::local) serves the allocator in use even when a thread
+    /// has used several. When all slots are taken, the least recently used
+    /// binding is detached, as if its thread had exited from that
+    /// allocator; a later call simply attaches again.
     #[cold]
     fn local_slow(&self) -> Option<(&T, *mut T::Local)> {
         let shared = self.shared()?;
         let h = self.home.load(Ordering::Acquire);
         BINDINGS.with(|b| {
-            if let Some(s) = b.iter().find(|s| s.get().home == h.cast()) {
-                return Some((shared, s.get().local.cast()));
-            }
-            let Some(free) = b.iter().find(|s| s.get().home.is_null()) else {
-                crate::fatal("a thread used more than 8 per-thread allocators at once");
+            let bind = match b.iter().position(|s| s.get().home == h.cast()) {
+                Some(k) => b[k].replace(EMPTY),
+                None => {
+                    arm_exit_hook();
+                    let local = shared.attach();
+                    if local.is_null() {
+                        return None;
+                    }
+                    // SAFETY: `h` is live (we hold a reference through
+                    // `self`); the binding takes a reference of its own.
+                    unsafe { (*h).refs.fetch_add(1, Ordering::Relaxed) };
+                    Binding {
+                        home: h.cast(),
+                        local: local.cast(),
+                        detach: detach_erased::<T>,
+                    }
+                }
             };
-            arm_exit_hook();
-            let local = shared.attach();
-            if local.is_null() {
-                return None;
+            // Shift the slots before the vacated one (or all) one place back.
+            let end = b
+                .iter()
+                .position(|s| s.get().home.is_null())
+                .unwrap_or(b.len() - 1);
+            let evicted = b[end].replace(EMPTY);
+            for i in (1..=end).rev() {
+                b[i].set(b[i - 1].get());
             }
-            // SAFETY: `h` is live (we hold a reference through `self`); the
-            // binding takes a reference of its own.
-            unsafe { (*h).refs.fetch_add(1, Ordering::Relaxed) };
-            free.set(Binding {
-                home: h.cast(),
-                local: local.cast(),
-                detach: detach_erased::<T>,
-            });
-            Some((shared, local))
+            b[0].set(bind);
+            if !evicted.home.is_null() {
+                // SAFETY: a bound slot holds a live home reference and the
+                // thread's part, which nothing uses outside a single call.
+                unsafe { (evicted.detach)(evicted.home, evicted.local) };
+            }
+            Some((shared, bind.local.cast()))
         })
     }
 }

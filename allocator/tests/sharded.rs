@@ -161,3 +161,29 @@ fn realloc_keeps_bytes_and_large_alignment_is_honoured() {
     }
     assert_eq!(a.stats().requested_live, 0);
 }
+
+/// A thread using more allocators than its binding table holds: the least
+/// recently used binding is detached (its heap abandoned, then adopted
+/// again), and every block still comes back.
+#[test]
+fn one_thread_many_instances() {
+    let all: Vec<&'static Sharded> = (0..10)
+        .map(|_| &*Box::leak(Box::new(Sharded::new(Geometry::CLASSIC))))
+        .collect();
+    let l = Layout::from_size_align(48, 8).unwrap();
+    let mut live = Vec::new();
+    for round in 0..50u64 {
+        for (i, a) in all.iter().enumerate() {
+            live.push((i, alloc_tagged(*a, l, tag_of(i, round))));
+        }
+    }
+    for (i, b) in live {
+        free_checked(all[i], b);
+    }
+    for a in all {
+        let s = a.stats();
+        s.bytes.check().unwrap();
+        assert_eq!(s.blocks_in_use(), 0, "{s}");
+        assert_eq!(s.requested_live, 0);
+    }
+}
