@@ -379,7 +379,12 @@ fn arm_exit_hook() {
     }
     // SAFETY: the key exists; any non-null value makes glibc call the
     // destructor at thread exit (and again if a destructor re-arms it).
-    unsafe { libc::pthread_setspecific((k - 1) as libc::pthread_key_t, 1 as *const libc::c_void) };
+    unsafe {
+        libc::pthread_setspecific(
+            (k - 1) as libc::pthread_key_t,
+            core::ptr::dangling::<libc::c_void>(),
+        )
+    };
 }
 
 extern "C" fn on_thread_exit(_: *mut libc::c_void) {
