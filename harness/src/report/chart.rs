@@ -607,7 +607,7 @@ fn decimate(points: impl Iterator<Item = (f64, f64)>) -> Vec<(f64, f64)> {
         let last = i + 1 == all.len();
         let far = kept
             .last()
-            .map_or(true, |&(a, b)| (x - a).abs() >= 0.5 || (y - b).abs() >= 0.5);
+            .is_none_or(|&(a, b)| (x - a).abs() >= 0.5 || (y - b).abs() >= 0.5);
         if far || last {
             kept.push((x, y));
         }
@@ -630,9 +630,9 @@ fn label_width(label: &str) -> f64 {
 fn thin<'a>(labels: &[(f64, &'a str)], extent: impl Fn(&str) -> f64) -> Vec<(f64, &'a str)> {
     let mut kept: Vec<(f64, &'a str)> = Vec::new();
     for &(pos, label) in labels {
-        let clear = kept.last().map_or(true, |&(p, l)| {
-            (pos - p).abs() >= (extent(l) + extent(label)) / 2.0 + 6.0
-        });
+        let clear = kept
+            .last()
+            .is_none_or(|&(p, l)| (pos - p).abs() >= (extent(l) + extent(label)) / 2.0 + 6.0);
         if clear {
             kept.push((pos, label));
         }
