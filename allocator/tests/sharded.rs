@@ -1,13 +1,14 @@
 //! `sharded` under threads: tag-checked stress with remote frees, and
 //! blocks outliving the threads that allocated them.
 
-mod common;
+mod support;
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::sync::mpsc;
 
 use allocator::{Geometry, PoolStats, Sharded};
-use common::{alloc_tagged, free_checked, stress, tag_of};
+use support::stress::{alloc_tagged, free_checked, stress};
+use support::tag;
 
 static STRESSED: Sharded = Sharded::new(Geometry::CLASSIC);
 
@@ -54,7 +55,7 @@ fn thousand_threads_leave_blocks_behind() {
         std::thread::spawn(move || {
             for i in 0..200u64 {
                 let size = 8 + (i as usize * 37 + t) % 500;
-                let b = alloc_tagged(a, Layout::from_size_align(size, 8).unwrap(), tag_of(t, i));
+                let b = alloc_tagged(a, Layout::from_size_align(size, 8).unwrap(), tag(t, i));
                 // Keep half for the main thread; free a quarter here.
                 if i % 4 == 0 {
                     free_checked(a, b);
@@ -109,7 +110,7 @@ fn frees_from_foreign_and_dead_threads() {
                 alloc_tagged(
                     a,
                     Layout::from_size_align(16 + (i as usize % 400), 16).unwrap(),
-                    tag_of(7, i),
+                    tag(7, i),
                 )
             })
             .collect::<Vec<_>>()
@@ -174,7 +175,7 @@ fn one_thread_many_instances() {
     let mut live = Vec::new();
     for round in 0..50u64 {
         for (i, a) in all.iter().enumerate() {
-            live.push((i, alloc_tagged(*a, l, tag_of(i, round))));
+            live.push((i, alloc_tagged(*a, l, tag(i, round))));
         }
     }
     for (i, b) in live {

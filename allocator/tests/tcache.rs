@@ -1,13 +1,14 @@
 //! `tcache` under threads: tag-checked stress with frees by other threads,
 //! thread-exit flushing, and the accounting with blocks parked in caches.
 
-mod common;
+mod support;
 
 use std::alloc::Layout;
 use std::sync::mpsc;
 
 use allocator::{Geometry, PoolStats, Tcache};
-use common::{alloc_tagged, free_checked, stress, tag_of};
+use support::stress::{alloc_tagged, free_checked, stress};
+use support::tag;
 
 static STRESSED: Tcache = Tcache::new(Geometry::CLASSIC);
 
@@ -46,7 +47,7 @@ fn thousand_threads_leave_blocks_behind() {
                 let b = alloc_tagged(
                     a,
                     Layout::from_size_align(16 + (i as usize * 53) % 480, 16).unwrap(),
-                    tag_of(t, i),
+                    tag(t, i),
                 );
                 tx.send(b).unwrap();
             }

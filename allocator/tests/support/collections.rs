@@ -86,3 +86,37 @@ pub fn run(span: Span<'_>) {
         drop(txs);
     });
 }
+
+/// Eight threads build maps, strings and boxed values and return them; the
+/// caller's thread checks and drops them after every builder has exited,
+/// so the frees land in the structures of threads that are gone. Returns
+/// how many values were checked.
+pub fn outliving_threads() -> usize {
+    let handles: Vec<_> = (0..8)
+        .map(|t| {
+            std::thread::spawn(move || {
+                let mut m = HashMap::new();
+                let mut b = BTreeMap::new();
+                let mut v = Vec::new();
+                for i in 0..20_000u32 {
+                    m.insert(i, format!("{t}-{i}"));
+                    b.insert(format!("{i:08}"), Box::new(i));
+                    v.push(i.to_string());
+                    if i % 3 == 0 {
+                        m.remove(&(i / 2));
+                    }
+                }
+                assert_eq!(b.len(), 20_000);
+                (m, v)
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for h in handles {
+        let (m, v) = h.join().unwrap();
+        total += m.len() + v.len();
+        assert!(m.values().all(|s| s.contains('-')));
+    }
+    assert!(total > 0);
+    total
+}

@@ -1,7 +1,5 @@
-//! Shared pieces of the allocator integration tests: tagged blocks and a
-//! multi-threaded stress driver with cross-thread frees.
-
-#![allow(dead_code)]
+//! Tagged blocks through a `&dyn GlobalAlloc`, and a multi-threaded
+//! stress driver with cross-thread frees (the per-thread allocators' tests).
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::sync::mpsc;
@@ -14,10 +12,6 @@ pub struct Tagged {
     pub ptr: usize,
     pub layout: Layout,
     pub tag: u64,
-}
-
-pub fn tag_of(thread: usize, seq: u64) -> u64 {
-    ((thread as u64) << 48) ^ seq.wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
 /// Allocates `layout`, checks alignment, fills the block with `tag`.
@@ -91,7 +85,7 @@ pub fn stress(
                     let size = rng.random_range(1..=max_size);
                     let align = if rng.random_ratio(1, 50) { 64 } else { 8 };
                     let l = Layout::from_size_align(size, align).unwrap();
-                    live.push(alloc_tagged(a, l, tag_of(t, seq)));
+                    live.push(alloc_tagged(a, l, super::tag(t, seq)));
                     seq += 1;
                 } else {
                     let i = rng.random_range(0..live.len());
