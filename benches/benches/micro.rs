@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use benches::{batch, block, realloc_growth, span, subjects, Order, GROWTH};
 use criterion::measurement::WallTime;
-use harness::subject::Subject;
+use harness::subjects::Subject;
 
 /// Block sizes of `micro/pair`.
 const PAIR_SIZES: [usize; 5] = [16, 48, 128, 512, 4096];

@@ -20,11 +20,11 @@
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
-use harness::clock::Clock;
-use harness::driver::run_cell_with_clock;
+use harness::measure::clock::Clock;
+use harness::measure::driver::run_cell_with_clock;
 use harness::results::CellMetrics;
-use harness::subject::Subject;
-use harness::workload::Workload;
+use harness::spec::workload::Workload;
+use harness::subjects::Subject;
 
 use benches::subjects;
 
@@ -37,7 +37,7 @@ const WARMUP_OPS: u64 = 2_000;
 
 /// The preset `name` at the benches' fixed parameters.
 fn workload(name: &str) -> Workload {
-    let preset = harness::preset::get(name).unwrap_or_else(|e| panic!("{e}"));
+    let preset = harness::spec::preset::get(name).unwrap_or_else(|e| panic!("{e}"));
     Workload {
         threads: THREADS,
         ops_per_thread: Some(OPS_PER_THREAD),

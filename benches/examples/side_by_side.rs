@@ -10,7 +10,7 @@
 //!
 //! `cargo run --release -p benches --example side_by_side -- [--repeat 5] [--ops 2000000] [--threads 1,2]`
 
-use harness::subject::{Family, Subject};
+use harness::subjects::{Family, Subject};
 
 use benches::{block, producer_consumer, subjects, threaded_pairs};
 

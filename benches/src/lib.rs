@@ -1,8 +1,8 @@
 //! Loops shared by the criterion benches (`benches/*.rs`) and the
 //! `side_by_side` example, so both time exactly the same work.
 //!
-//! Subjects come from the harness's table ([`harness::subject::lookup`] over
-//! [`harness::subject::NAMES`], classic geometry), so the benches name and
+//! Subjects come from the harness's table ([`harness::subjects::lookup`] over
+//! [`harness::subjects::NAMES`], classic geometry), so the benches name and
 //! build every allocator the way `poolbench` does. Every helper calls the
 //! subject through its `&dyn GlobalAlloc`, passed through
 //! [`black_box`] first: the compiler cannot devirtualise the call, inline
@@ -32,7 +32,7 @@ use std::sync::{mpsc, Barrier};
 use std::time::{Duration, Instant};
 
 use allocator::{Geometry, GilGuard};
-use harness::subject::{self, Subject};
+use harness::subjects::{self, Subject};
 
 /// The GIL switch interval the benches run `gil` with (CPython's default).
 pub const SWITCH_INTERVAL: Duration = Duration::from_millis(5);
@@ -45,12 +45,12 @@ pub const HANDOFF_BATCH: usize = 256;
 /// with the classic geometry. Our pool allocators are built (and leaked)
 /// once per call, so call this once per process.
 pub fn subjects() -> Vec<Subject> {
-    subject::NAMES
+    subjects::NAMES
         .iter()
         .map(|&name| {
             // NAMES is the table `lookup` serves; a name it refuses is a bug
             // in the harness, not bad input.
-            let s = subject::lookup(name, Geometry::CLASSIC)
+            let s = subjects::lookup(name, Geometry::CLASSIC)
                 .unwrap_or_else(|e| panic!("the subject table refuses its own name: {e}"));
             if let Some(gil) = s.gil {
                 gil.set_switch_interval(SWITCH_INTERVAL);

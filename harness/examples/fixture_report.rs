@@ -24,7 +24,11 @@ fn main() -> anyhow::Result<()> {
             m.ops_per_sec_repeats.iter_mut().for_each(|v| *v *= 0.7);
         }
     }
-    let cmp = harness::compare::compare(&results, &slowed, &harness::compare::Options::default());
+    let cmp = harness::report::compare::compare(
+        &results,
+        &slowed,
+        &harness::report::compare::Options::default(),
+    );
     std::fs::write(out.join("compare.html"), cmp.render_html()?)?;
     print!("{}", cmp.render_terminal());
     println!("{}", path.display());

@@ -1,20 +1,22 @@
 //! The poolbench harness: workloads, measurement, results and reports.
+//!
+//! The folders are the layers, and dependencies point one way (down this
+//! list never up it):
+//!
+//! | layer | what it holds |
+//! | --- | --- |
+//! | [`cli`] | argument parsing, `run`/`suite`, child cells, exit codes |
+//! | [`report`] | terminal summary, HTML report, compare page, charts; reads only [`results`] |
+//! | [`measure`] | the driver (worker loop, phases, transport), clock, latency, memory, verification |
+//! | [`subjects`] | the allocators a cell can drive, behind one trait |
+//! | [`spec`] | the workload model, presets, sweeps, plans and tapes |
+//! | [`results`] | the versioned results schema (serde only) |
+//! | [`error`] | the user-error type every layer may return |
 
-pub mod cell;
 pub mod cli;
-pub mod clock;
-pub mod compare;
-pub mod driver;
-pub mod env;
-pub mod latency;
-pub mod memory;
-pub mod null;
-pub mod preset;
+pub mod error;
+pub mod measure;
 pub mod report;
 pub mod results;
-pub mod run;
-pub mod subject;
-pub mod summary;
-pub mod sweep;
-pub mod verify;
-pub mod workload;
+pub mod spec;
+pub mod subjects;

@@ -169,7 +169,7 @@ fn list_names_subjects_presets_and_fields() {
     let o = poolbench(&["list"], &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = String::from_utf8_lossy(&o.stdout);
-    for name in harness::subject::NAMES {
+    for name in harness::subjects::NAMES {
         assert!(text.contains(name), "{name} missing:\n{text}");
     }
     assert!(

@@ -86,15 +86,15 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use hdrhistogram::Histogram;
 
-use crate::clock::Clock;
-use crate::latency::{self, OpKind, Recorder};
-use crate::memory::{self, LiveCounters, Sampler};
+use crate::measure::clock::Clock;
+use crate::measure::latency::{self, OpKind, Recorder};
+use crate::measure::memory::{self, LiveCounters, Sampler};
+use crate::measure::verify::{self, Fill};
 use crate::results::{
     Accounting, CellMetrics, GilCounters, Memory, OpCounts, Sampling, Verification,
 };
-use crate::subject::{self, Subject};
-use crate::verify::{self, Fill};
-use crate::workload::{Action, Plan, Workload};
+use crate::spec::workload::{Action, Plan, Workload};
+use crate::subjects::{self, Subject};
 use allocator::{GilGuard, GilStats};
 
 /// Recording overhead above which the driver raises `one_in`.
@@ -950,9 +950,9 @@ fn take_snapshot(subject: &Subject, live: &LiveCounters) -> Snapshot {
     Snapshot {
         requested_live: live.total(),
         rss: memory::rss_bytes(),
-        held: subject::held_bytes(subject),
+        held: subjects::held_bytes(subject),
         accounting: subject.stats.map(|s| Accounting::from(&s.stats())),
-        reference: subject::reference_stats(subject.name),
+        reference: subjects::reference_stats(subject.name),
         gil_end,
     }
 }
@@ -962,7 +962,7 @@ fn take_snapshot(subject: &Subject, live: &LiveCounters) -> Snapshot {
 /// the `null` subject, whose ring reuses memory without tracking frees
 /// (see `null.rs`) and so has no contents to verify.
 fn verifies(subject: &Subject, w: &Workload) -> bool {
-    w.verify && subject.family != subject::Family::Null
+    w.verify && subject.family != subjects::Family::Null
 }
 
 pub fn run_cell(subject: &Subject, workload: &Workload) -> Result<CellMetrics, CellError> {
@@ -1000,7 +1000,7 @@ fn measure(subject: &Subject, w: &Workload, clock: Clock) -> Result<(CellMetrics
     let requested_one_in: u32 = num(w.latency_sample_one_in);
     let origin = Instant::now();
     let rss_baseline = memory::rss_bytes();
-    let null_before = (subject.name == "null").then(|| crate::null::NULL.bumped() as u64);
+    let null_before = (subject.name == "null").then(|| crate::subjects::null::NULL.bumped() as u64);
 
     // Pass 1: throughput, memory and the GIL, nothing timed.
     let live = Arc::new(LiveCounters::new(w.threads));
@@ -1012,7 +1012,7 @@ fn measure(subject: &Subject, w: &Workload, clock: Clock) -> Result<(CellMetrics
     let rss_after_drain = memory::rss_bytes();
     let accounting_at_end = subject.stats.map(|s| Accounting::from(&s.stats()));
     let mut reference = pass1.snapshot.reference.clone();
-    for (k, v) in subject::reference_stats(subject.name) {
+    for (k, v) in subjects::reference_stats(subject.name) {
         reference.insert(format!("{k}.after_drain"), v);
     }
 
@@ -1129,7 +1129,7 @@ fn measure(subject: &Subject, w: &Workload, clock: Clock) -> Result<(CellMetrics
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::subject::Family;
+    use crate::subjects::Family;
     use allocator::Gil;
     use std::alloc::System;
     use std::sync::atomic::{AtomicPtr, AtomicU64};
@@ -1410,7 +1410,7 @@ mod tests {
 
     #[test]
     fn null_subject_serves_every_alignment_through_the_driver() {
-        let null = crate::subject::lookup("null", allocator::Geometry::CLASSIC).expect("null");
+        let null = crate::subjects::lookup("null", allocator::Geometry::CLASSIC).expect("null");
         for align in [8, 64, 4096] {
             let w = Workload {
                 align,

@@ -27,9 +27,11 @@
 use std::alloc::{GlobalAlloc, System};
 use std::collections::BTreeMap;
 
+pub mod null;
+
 use allocator::Geometry;
 
-use crate::null::NULL;
+use crate::subjects::null::NULL;
 use allocator::{Gil, Locked, PoolStats, Sharded, Tcache};
 
 /// Which family a subject belongs to.

@@ -12,7 +12,7 @@
 //! two cores in release mode; `Workload::quick` divides them by ten. Thread
 //! counts are 1 here: the suite or `--threads` sets them.
 
-use crate::workload::{FreeOrder, Lifetime, SizeDist, Touch, Workload};
+use crate::spec::workload::{FreeOrder, Lifetime, SizeDist, Touch, Workload};
 
 /// A named workload and what it stands for.
 #[derive(Clone, Copy, Debug)]
@@ -327,7 +327,7 @@ mod tests {
 
     #[test]
     fn docs_table_lists_every_preset() {
-        let doc = include_str!("../../docs/presets.md");
+        let doc = include_str!("../../../docs/presets.md");
         for p in all() {
             assert!(
                 doc.contains(&format!("| `{}` |", p.name)),

@@ -24,7 +24,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::{BadInput, RunArgs, EXIT_CELLS_FAILED, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK};
 use crate::results::{Cell, Outcome, RunResults, SCHEMA_VERSION};
-use crate::sweep::{CellSpec, Request};
+use crate::spec::sweep::{CellSpec, Request};
 
 /// Thread counts of the default suite.
 pub const SUITE_THREADS: &[usize] = &[1, 2];
@@ -62,7 +62,7 @@ pub fn run_command(args: &RunArgs, suite: bool) -> Result<u8> {
     };
     if suite {
         if req.workloads.is_empty() {
-            req.workloads = crate::sweep::preset_names()
+            req.workloads = crate::spec::sweep::preset_names()
                 .iter()
                 .map(|s| s.to_string())
                 .collect();
@@ -84,7 +84,7 @@ pub fn run_command(args: &RunArgs, suite: bool) -> Result<u8> {
                 args.timeout
             ))
         })?;
-    let cells = crate::sweep::expand(&req)?;
+    let cells = crate::spec::sweep::expand(&req)?;
     let opts = RunOptions {
         repeat: args.repeat,
         timeout,
@@ -110,7 +110,7 @@ pub fn run_command(args: &RunArgs, suite: bool) -> Result<u8> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(results)?);
     }
-    human(&format!("\n{}", crate::summary::render(results)));
+    human(&format!("\n{}", crate::report::summary::render(results)));
     human(&format!("results: {}\n", record.json_path.display()));
     let mut code = if results.cells.iter().all(|c| c.metrics().is_some()) {
         EXIT_OK
@@ -144,10 +144,10 @@ pub fn execute(
 ) -> Result<RunRecord> {
     let started = SystemTime::now();
     install_interrupt_handler();
-    let environment = crate::env::capture();
+    let environment = crate::measure::env::capture();
     // The children calibrate their own clock per cell (same source and
     // machine); this reading records which clock and what it costs.
-    let clock = crate::clock::Clock::calibrate().info();
+    let clock = crate::measure::clock::Clock::calibrate().info();
 
     let tty = std::io::stderr().is_terminal();
     let bars = opts.progress && tty;
@@ -172,7 +172,8 @@ pub fn execute(
         if bars {
             spinner.enable_steady_tick(Duration::from_millis(120));
         }
-        let outcome = crate::cell::run(&opts.exe, spec, opts.repeat, opts.timeout, &INTERRUPTED);
+        let outcome =
+            crate::cli::cell::run(&opts.exe, spec, opts.repeat, opts.timeout, &INTERRUPTED);
         if INTERRUPTED.load(Ordering::Relaxed) {
             // The cell was cut short (its child got the same Ctrl-C, or was
             // killed): it did not fail on its own, so it is left out.
@@ -322,27 +323,27 @@ pub fn file_stamp(t: SystemTime) -> String {
 /// The text of `poolbench list`: subjects, presets, workload fields.
 pub fn list_text() -> String {
     let mut out = String::from("Subjects (--subjects NAME,... or all):\n");
-    let width = crate::subject::NAMES
+    let width = crate::subjects::NAMES
         .iter()
         .map(|n| n.len())
         .max()
         .unwrap_or(0);
-    for name in crate::subject::NAMES {
-        let about = match crate::subject::lookup(name, allocator::Geometry::DEFAULT) {
+    for name in crate::subjects::NAMES {
+        let about = match crate::subjects::lookup(name, allocator::Geometry::DEFAULT) {
             Ok(s) => s.about.to_string(),
             Err(_) => "(not available in this build)".to_string(),
         };
         let _ = writeln!(out, "  {name:<width$}  {about}");
     }
     out.push_str("\nPresets (--workload NAME, or --workload FILE.toml):\n");
-    let presets = crate::preset::all();
+    let presets = crate::spec::preset::all();
     let width = presets.iter().map(|p| p.name.len()).max().unwrap_or(0);
     for p in presets {
         let _ = writeln!(out, "  {:<width$}  stresses: {}", p.name, p.stresses);
         let _ = writeln!(out, "  {:<width$}  follows:  {}", "", p.follows);
     }
     out.push_str("\nWorkload fields (--set FIELD=VALUE, --sweep FIELD=V1,V2,..., or TOML keys):\n");
-    let fields = crate::workload::Workload::fields();
+    let fields = crate::spec::workload::Workload::fields();
     let width = fields.iter().map(|f| f.name.len()).max().unwrap_or(0);
     for f in fields {
         let _ = writeln!(
@@ -374,13 +375,13 @@ mod tests {
     #[test]
     fn list_names_every_subject_preset_and_field() {
         let text = list_text();
-        for n in crate::subject::NAMES {
+        for n in crate::subjects::NAMES {
             assert!(text.contains(n), "{n}");
         }
-        for p in crate::preset::all() {
+        for p in crate::spec::preset::all() {
             assert!(text.contains(p.name), "{}", p.name);
         }
-        for f in crate::workload::Workload::fields() {
+        for f in crate::spec::workload::Workload::fields() {
             assert!(text.contains(f.name), "{}", f.name);
         }
     }

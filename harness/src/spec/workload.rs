@@ -569,7 +569,7 @@ impl Workload {
             toml::from_str(s).map_err(|e| WorkloadError::Syntax(e.to_string()))?;
         let mut w = match table.get("preset") {
             None => Workload::default(),
-            Some(toml::Value::String(name)) => crate::preset::get(name)
+            Some(toml::Value::String(name)) => crate::spec::preset::get(name)
                 .map_err(|e| invalid("preset", format!("{name:?}"), e.to_string()))?,
             Some(other) => return Err(invalid("preset", other, "expected a string")),
         };
@@ -1964,7 +1964,7 @@ size = { kind = "log-uniform", min = 600, max = 9000 }
     #[test]
     fn a_file_may_start_from_a_preset() {
         let w = Workload::from_toml_str("preset = \"larson\"\nthreads = 4").unwrap();
-        let mut want = crate::preset::get("larson").unwrap();
+        let mut want = crate::spec::preset::get("larson").unwrap();
         want.threads = 4;
         assert_eq!(w, want);
         assert_names(
@@ -2154,7 +2154,7 @@ size = { kind = "log-uniform", min = 600, max = 9000 }
 
     #[test]
     fn get_gives_back_what_set_accepts() {
-        for w in crate::preset::all()
+        for w in crate::spec::preset::all()
             .iter()
             .map(|p| (p.workload)())
             .chain([full()])
@@ -2196,7 +2196,7 @@ size = { kind = "log-uniform", min = 600, max = 9000 }
 
     #[test]
     fn json_and_toml_round_trip() {
-        for w in crate::preset::all()
+        for w in crate::spec::preset::all()
             .iter()
             .map(|p| (p.workload)())
             .chain([full(), Workload::default()])
@@ -2257,7 +2257,7 @@ size = { kind = "log-uniform", min = 600, max = 9000 }
                 ..Workload::default()
             })
             .collect();
-        out.extend(crate::preset::all().iter().map(|p| {
+        out.extend(crate::spec::preset::all().iter().map(|p| {
             let mut w = (p.workload)().quick();
             w.threads = 2;
             w
@@ -2374,7 +2374,7 @@ size = { kind = "log-uniform", min = 600, max = 9000 }
 
     #[test]
     fn plans_are_deterministic_by_seed_and_thread() {
-        for p in crate::preset::all() {
+        for p in crate::spec::preset::all() {
             let mut w = (p.workload)().quick();
             w.threads = 2;
             let run = |w: &Workload, t: usize| w.plan(t).take(5_000).collect::<Vec<_>>();

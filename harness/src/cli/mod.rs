@@ -9,13 +9,16 @@
 //! a malformed command line, so a script can tell "you asked for something
 //! wrong" from "some cells failed" ([`EXIT_CELLS_FAILED`]).
 
+pub mod cell;
+pub mod run;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
-use crate::cell::CrashMode;
+use cell::CrashMode;
 
 /// Everything ran and every cell succeeded.
 pub const EXIT_OK: u8 = 0;
@@ -44,16 +47,7 @@ Exit codes:
     5  compare --fail-on-regression: at least one regression was flagged
   130  interrupted (Ctrl-C, SIGTERM); the cells that finished were saved";
 
-/// A user error: names what was wrong and what is accepted.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct BadInput(pub String);
-
-impl BadInput {
-    pub fn new(msg: impl Into<String>) -> Self {
-        BadInput(msg.into())
-    }
-}
+pub use crate::error::BadInput;
 
 /// Measure pool allocators under concurrency: a GIL'd pymalloc vs lock-free
 /// per-thread heaps vs the allocators people ship.
@@ -146,7 +140,7 @@ pub struct CompareArgs {
     /// The results file to judge against the baseline.
     pub candidate: PathBuf,
     /// Relative change flagged, as a fraction (0.10 = 10%).
-    #[arg(long, default_value_t = crate::compare::DEFAULT_THRESHOLD, value_name = "FRACTION")]
+    #[arg(long, default_value_t = crate::report::compare::DEFAULT_THRESHOLD, value_name = "FRACTION")]
     pub threshold: f64,
     /// Exit with code 5 when a regression is flagged.
     #[arg(long)]
@@ -186,14 +180,14 @@ pub fn main() -> ExitCode {
 fn dispatch(command: Command) -> u8 {
     let result = match command {
         Command::List => {
-            print!("{}", crate::run::list_text());
+            print!("{}", crate::cli::run::list_text());
             Ok(EXIT_OK)
         }
-        Command::Run(args) => crate::run::run_command(&args, false),
-        Command::Suite(args) => crate::run::run_command(&args, true),
+        Command::Run(args) => crate::cli::run::run_command(&args, false),
+        Command::Suite(args) => crate::cli::run::run_command(&args, true),
         Command::Report(args) => report(&args),
         Command::Compare(args) => compare(&args),
-        Command::Cell(args) => return crate::cell::child_main(&args),
+        Command::Cell(args) => return crate::cli::cell::child_main(&args),
     };
     match result {
         Ok(code) => code,
@@ -222,7 +216,7 @@ fn report(args: &ReportArgs) -> anyhow::Result<u8> {
 }
 
 fn compare(args: &CompareArgs) -> anyhow::Result<u8> {
-    use crate::compare::{compare, Options};
+    use crate::report::compare::{compare, Options};
     use crate::results::RunResults;
 
     let opts = Options {

@@ -25,6 +25,7 @@
 //! in headless Chromium and checks the charts and the layout.
 
 mod chart;
+pub mod compare;
 mod environment;
 pub mod fixture;
 mod format;
@@ -32,6 +33,7 @@ mod group;
 mod index;
 mod palette;
 mod sections;
+pub mod summary;
 mod table;
 pub(crate) mod template;
 mod view;

@@ -31,8 +31,8 @@ use std::time::{Duration, Instant};
 
 use crate::cli::{CellArgs, EXIT_BAD_INPUT, EXIT_ERROR, EXIT_OK, EXIT_VERIFICATION};
 use crate::results::{CellMetrics, Failure, FailureKind, Outcome};
-use crate::sweep::CellSpec;
-use crate::workload::Workload;
+use crate::spec::sweep::CellSpec;
+use crate::spec::workload::Workload;
 
 /// Environment variable naming a subject whose cells fail on purpose:
 /// `SUBJECT:MODE` (or `*:MODE` for every subject), MODE as for `--crash`.
@@ -395,11 +395,11 @@ pub fn child_main(args: &CellArgs) -> u8 {
             ),
         );
     };
-    let subject = match crate::subject::lookup(&args.subject, geometry) {
+    let subject = match crate::subjects::lookup(&args.subject, geometry) {
         Ok(s) => s,
         Err(e) => return child_error(EXIT_BAD_INPUT, e.to_string()),
     };
-    match crate::driver::run_cell(&subject, &workload) {
+    match crate::measure::driver::run_cell(&subject, &workload) {
         Ok(metrics) => match serde_json::to_string(&metrics) {
             Ok(line) => {
                 println!("{line}");
@@ -411,9 +411,9 @@ pub fn child_main(args: &CellArgs) -> u8 {
         // verification failure); a workload the driver refuses is bad input;
         // anything else the driver may report is a plain failure.
         Err(e) => {
-            let code = if matches!(e, crate::driver::CellError::Verification(_)) {
+            let code = if matches!(e, crate::measure::driver::CellError::Verification(_)) {
                 EXIT_VERIFICATION
-            } else if matches!(e, crate::driver::CellError::Invalid(_)) {
+            } else if matches!(e, crate::measure::driver::CellError::Invalid(_)) {
                 EXIT_BAD_INPUT
             } else {
                 EXIT_ERROR

@@ -16,8 +16,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use crate::cli::BadInput;
-use crate::workload::Workload;
+use crate::error::BadInput;
+use crate::spec::workload::Workload;
 
 /// What the user asked for, parsed but not yet resolved.
 #[derive(Clone, Debug, Default)]
@@ -170,7 +170,7 @@ pub fn expand(req: &Request) -> Result<Vec<CellSpec>, BadInput> {
 
 /// `all` or a list of known subject names (order kept, duplicates dropped).
 pub fn resolve_subjects(names: &[String]) -> Result<Vec<String>, BadInput> {
-    let known = crate::subject::NAMES;
+    let known = crate::subjects::NAMES;
     if names.is_empty() || names.iter().any(|n| n == "all") {
         return Ok(known.iter().map(|s| s.to_string()).collect());
     }
@@ -192,7 +192,7 @@ pub fn resolve_subjects(names: &[String]) -> Result<Vec<String>, BadInput> {
 
 /// Preset names in the preset module's order.
 pub fn preset_names() -> Vec<&'static str> {
-    crate::preset::all().iter().map(|p| p.name).collect()
+    crate::spec::preset::all().iter().map(|p| p.name).collect()
 }
 
 /// A preset by name, or a workload TOML file by path. An argument that
@@ -209,7 +209,8 @@ pub fn load_workload(arg: &str) -> Result<Workload, BadInput> {
                 preset_names().join(", ")
             )));
         }
-        return crate::preset::get(arg).map_err(|e| BadInput::new(format!("preset `{arg}`: {e}")));
+        return crate::spec::preset::get(arg)
+            .map_err(|e| BadInput::new(format!("preset `{arg}`: {e}")));
     }
     if !path.is_file() {
         return Err(BadInput::new(format!(
@@ -411,7 +412,7 @@ mod tests {
     #[test]
     fn all_subjects_in_table_order_and_duplicates_dropped() {
         let all = resolve_subjects(&["all".into()]).unwrap();
-        assert_eq!(all, crate::subject::NAMES);
+        assert_eq!(all, crate::subjects::NAMES);
         let some = resolve_subjects(&["null".into(), "system".into(), "null".into()]).unwrap();
         assert_eq!(some, ["null", "system"]);
     }
@@ -419,12 +420,12 @@ mod tests {
     #[test]
     fn quick_scales_ops_down_and_sets_win_over_it() {
         let p = first_preset();
-        let base = serde_json::to_value(crate::preset::get(p).unwrap()).unwrap();
+        let base = serde_json::to_value(crate::spec::preset::get(p).unwrap()).unwrap();
         let ops = base["ops_per_thread"].as_u64().unwrap();
         let mut r = req(&[p]);
         r.quick = true;
         let quick = serde_json::to_value(&expand(&r).unwrap()[0].workload).unwrap();
-        let want = crate::preset::get(p).unwrap().quick();
+        let want = crate::spec::preset::get(p).unwrap().quick();
         assert_eq!(quick["ops_per_thread"].as_u64(), want.ops_per_thread);
         assert!(want.ops_per_thread < Some(ops));
         r.sets = vec!["ops_per_thread=1234".into()];
