@@ -41,8 +41,8 @@ fn contention(c: &mut Criterion) {
             .nresamples(20_000)
             .throughput(Throughput::Elements(threads as u64));
         for s in &subjects {
-            g.bench_function(s.name, |b| {
-                b.iter_custom(|iters| threaded_pairs(s, threads, iters, layout));
+            g.bench_function(s.info().name, |b| {
+                b.iter_custom(|iters| threaded_pairs(s.as_ref(), threads, iters, layout));
             });
         }
         g.finish();

@@ -40,41 +40,41 @@ fn configure(g: &mut BenchmarkGroup<'_, WallTime>) {
         .nresamples(20_000);
 }
 
-fn pair(c: &mut Criterion, subjects: &[Subject]) {
+fn pair(c: &mut Criterion, subjects: &[Box<dyn Subject>]) {
     for size in PAIR_SIZES {
         let layout = block(size).unwrap_or_else(|| unreachable!("sizes are non-zero"));
         let mut g = c.benchmark_group(format!("micro/pair/{size}"));
         configure(&mut g);
         g.throughput(Throughput::Elements(1));
         for s in subjects {
-            g.bench_function(s.name, |b| {
-                let _span = span(s);
-                b.iter(|| benches::pairs(s.alloc, layout, 1));
+            g.bench_function(s.info().name, |b| {
+                let _span = span(s.as_ref());
+                b.iter(|| benches::pairs(s.allocator(), layout, 1));
             });
         }
         g.finish();
     }
 }
 
-fn batches(c: &mut Criterion, subjects: &[Subject]) {
+fn batches(c: &mut Criterion, subjects: &[Box<dyn Subject>]) {
     let layout = block(BATCH_SIZE).unwrap_or_else(|| unreachable!("size is non-zero"));
     for order in [Order::Lifo, Order::Fifo] {
         let mut g = c.benchmark_group(format!("micro/batch/{}", order.name()));
         configure(&mut g);
         g.throughput(Throughput::Elements(BATCH as u64));
         for s in subjects {
-            g.bench_function(s.name, |b| {
-                let _span = span(s);
+            g.bench_function(s.info().name, |b| {
+                let _span = span(s.as_ref());
                 // The vector is allocated once, outside the timed loop.
                 let mut blocks = Vec::with_capacity(BATCH);
-                b.iter(|| batch(s.alloc, layout, black_box(&mut blocks), order));
+                b.iter(|| batch(s.allocator(), layout, black_box(&mut blocks), order));
             });
         }
         g.finish();
     }
 }
 
-fn realloc(c: &mut Criterion, subjects: &[Subject]) {
+fn realloc(c: &mut Criterion, subjects: &[Box<dyn Subject>]) {
     let mut g = c.benchmark_group(format!(
         "micro/realloc/{}-{}",
         GROWTH[0],
@@ -83,9 +83,9 @@ fn realloc(c: &mut Criterion, subjects: &[Subject]) {
     configure(&mut g);
     g.throughput(Throughput::Elements(GROWTH.len() as u64 - 1));
     for s in subjects {
-        g.bench_function(s.name, |b| {
-            let _span = span(s);
-            b.iter(|| realloc_growth(s.alloc));
+        g.bench_function(s.info().name, |b| {
+            let _span = span(s.as_ref());
+            b.iter(|| realloc_growth(s.allocator()));
         });
     }
     g.finish();

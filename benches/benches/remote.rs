@@ -27,8 +27,8 @@ fn remote(c: &mut Criterion) {
         .nresamples(20_000)
         .throughput(Throughput::Elements(1));
     for s in &subjects {
-        g.bench_function(s.name, |b| {
-            b.iter_custom(|iters| producer_consumer(s, iters, layout));
+        g.bench_function(s.info().name, |b| {
+            b.iter_custom(|iters| producer_consumer(s.as_ref(), iters, layout));
         });
     }
     g.finish();

@@ -1,10 +1,10 @@
 //! `workloads/{larson,xmalloc,python}/<subject>`: three of the harness's
-//! presets run in-process through `harness::driver` (the code `poolbench`
-//! runs in each cell's child process), scaled down: 2 threads,
+//! presets run in-process through `harness::measure::run_cell` (the code
+//! `poolbench` runs in each cell's child process), scaled down: 2 threads,
 //! [`OPS_PER_THREAD`] measured operations per thread after
-//! [`WARMUP_OPS`] unmeasured ones, no latency sampling (one pass, nothing
-//! timed per operation), everything else as the preset defines it
-//! (sizes, lifetimes, remote frees, rounds, verification).
+//! [`WARMUP_OPS`] unmeasured ones, no minimum time, no latency or verify
+//! pass, everything else as the preset defines it (sizes, lifetimes,
+//! remote frees, rounds).
 //!
 //! One iteration is one cell. The routine returns the driver's own
 //! measured-phase duration (`iter_custom`), not the cell's wall time: a
@@ -21,9 +21,9 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 use harness::measure::clock::Clock;
-use harness::measure::driver::run_cell_with_clock;
-use harness::results::CellMetrics;
-use harness::spec::workload::Workload;
+use harness::measure::{run_cell, Options};
+use harness::results::RunMetrics;
+use harness::spec::workload::{Checked, Workload};
 use harness::subjects::Subject;
 
 use benches::subjects;
@@ -36,23 +36,32 @@ const OPS_PER_THREAD: u64 = 40_000;
 const WARMUP_OPS: u64 = 2_000;
 
 /// The preset `name` at the benches' fixed parameters.
-fn workload(name: &str) -> Workload {
+fn workload(name: &str) -> Checked {
     let preset = harness::spec::preset::get(name).unwrap_or_else(|e| panic!("{e}"));
     Workload {
         threads: THREADS,
         ops_per_thread: Some(OPS_PER_THREAD),
         duration_ms: None,
+        min_time_ms: 0,
         warmup_ops: WARMUP_OPS,
         latency_sample_one_in: 0,
+        verify: false,
         ..preset
     }
+    .check()
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Runs one cell; a cell that fails (verification, allocation failure)
-/// fails the bench with the driver's report.
-fn cell(s: &Subject, w: &Workload, clock: Clock) -> CellMetrics {
-    run_cell_with_clock(s, w, clock)
-        .unwrap_or_else(|e| panic!("cell {}/{} failed: {e}", w.name, s.name))
+/// Runs one cell; a cell that fails (allocation failure) fails the bench
+/// with the driver's report.
+fn cell(s: &dyn Subject, w: &Checked, clock: Clock) -> RunMetrics {
+    let opts = Options {
+        clock,
+        stress: false,
+        pin: false,
+    };
+    run_cell(s, w, &opts)
+        .unwrap_or_else(|e| panic!("cell {}/{} failed: {e}", w.name, s.info().name))
 }
 
 fn workloads(c: &mut Criterion) {
@@ -71,12 +80,12 @@ fn workloads(c: &mut Criterion) {
             // A first cell, unmeasured, gives the operation count the
             // driver measures for this workload (the same on every run:
             // plans are deterministic) and checks the subject passes.
-            let ops = cell(s, &w, clock).ops;
+            let ops = cell(s.as_ref(), &w, clock).ops;
             g.throughput(Throughput::Elements(ops));
-            g.bench_function(s.name, |b| {
+            g.bench_function(s.info().name, |b| {
                 b.iter_custom(|iters| {
                     (0..iters)
-                        .map(|_| Duration::from_secs_f64(cell(s, &w, clock).duration_s))
+                        .map(|_| Duration::from_secs_f64(cell(s.as_ref(), &w, clock).duration_s))
                         .sum()
                 });
             });

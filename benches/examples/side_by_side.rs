@@ -19,14 +19,14 @@ const SIZE: usize = 48;
 
 /// `threads` threads each doing `ops` alloc+free pairs; ns per pair
 /// (wall time × threads / total pairs, so perfect scaling keeps it flat).
-fn pairs(s: &Subject, threads: usize, ops: u64) -> f64 {
+fn pairs(s: &dyn Subject, threads: usize, ops: u64) -> f64 {
     let layout = block(SIZE).unwrap_or_else(|| unreachable!("size is non-zero"));
     threaded_pairs(s, threads, ops, layout).as_nanos() as f64 / ops as f64
 }
 
 /// A producer allocating batches of blocks that a consumer frees: every
 /// free is remote. ns per block (wall).
-fn remote(s: &Subject, blocks: u64) -> f64 {
+fn remote(s: &dyn Subject, blocks: u64) -> f64 {
     let layout = block(SIZE).unwrap_or_else(|| unreachable!("size is non-zero"));
     producer_consumer(s, blocks, layout).as_nanos() as f64 / blocks as f64
 }
@@ -74,9 +74,9 @@ fn main() {
     if ops < threads.iter().copied().max().unwrap_or(1) as u64 {
         bad("--ops", &ops.to_string(), "at least one op per thread");
     }
-    let subjects: Vec<Subject> = subjects()
+    let subjects: Vec<Box<dyn Subject>> = subjects()
         .into_iter()
-        .filter(|s| s.family != Family::Null)
+        .filter(|s| s.info().family != Family::Floor)
         .collect();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
@@ -87,7 +87,7 @@ fn main() {
         let mut runs = vec![Vec::new(); subjects.len()];
         for _ in 0..repeat {
             for (i, s) in subjects.iter().enumerate() {
-                runs[i].push(pairs(s, t, ops / t as u64));
+                runs[i].push(pairs(s.as_ref(), t, ops / t as u64));
             }
         }
         rows.push((
@@ -98,7 +98,7 @@ fn main() {
     let mut runs = vec![Vec::new(); subjects.len()];
     for _ in 0..repeat {
         for (i, s) in subjects.iter().enumerate() {
-            runs[i].push(remote(s, ops / 2));
+            runs[i].push(remote(s.as_ref(), ops / 2));
         }
     }
     rows.push((
@@ -107,7 +107,7 @@ fn main() {
     ));
     print!("{:<34}", "");
     for s in &subjects {
-        print!("{:>10}", s.name);
+        print!("{:>10}", s.info().name);
     }
     println!();
     for (name, vals) in &rows {
@@ -122,7 +122,7 @@ fn main() {
         let best = subjects
             .iter()
             .zip(vals)
-            .filter(|(s, _)| s.family == Family::Reference)
+            .filter(|(s, _)| s.info().family == Family::Reference)
             .map(|(_, &v)| v)
             .fold(f64::INFINITY, f64::min);
         print!("{name:<34}");

@@ -31,8 +31,8 @@ use std::hint::black_box;
 use std::sync::{mpsc, Barrier};
 use std::time::{Duration, Instant};
 
-use allocator::{Geometry, GilGuard};
-use harness::subjects::{self, Subject};
+use allocator::Geometry;
+use harness::subjects::{self, Span, Subject};
 
 /// The GIL switch interval the benches run `gil` with (CPython's default).
 pub const SWITCH_INTERVAL: Duration = Duration::from_millis(5);
@@ -44,7 +44,7 @@ pub const HANDOFF_BATCH: usize = 256;
 /// Every subject of the harness's table, in `poolbench list` order, built
 /// with the classic geometry. Our pool allocators are built (and leaked)
 /// once per call, so call this once per process.
-pub fn subjects() -> Vec<Subject> {
+pub fn subjects() -> Vec<Box<dyn Subject>> {
     subjects::NAMES
         .iter()
         .map(|&name| {
@@ -52,9 +52,7 @@ pub fn subjects() -> Vec<Subject> {
             // in the harness, not bad input.
             let s = subjects::lookup(name, Geometry::CLASSIC)
                 .unwrap_or_else(|e| panic!("the subject table refuses its own name: {e}"));
-            if let Some(gil) = s.gil {
-                gil.set_switch_interval(SWITCH_INTERVAL);
-            }
+            s.configure(SWITCH_INTERVAL);
             s
         })
         .collect()
@@ -70,17 +68,14 @@ pub fn block(size: usize) -> Option<Layout> {
 }
 
 /// Takes the GIL for the calling thread's span of work when `s` is `gil`.
-pub fn span(s: &Subject) -> Option<GilGuard<'static>> {
-    s.gil.map(|g| g.hold())
+pub fn span(s: &dyn Subject) -> Span<'_> {
+    Span::enter(s)
 }
 
 /// Runs `f` with the GIL released when a span is held (CPython's
 /// `Py_BEGIN_ALLOW_THREADS`): for every blocking call.
-fn unlocked<R>(span: &mut Option<GilGuard<'_>>, f: impl FnOnce() -> R) -> R {
-    match span {
-        Some(g) => g.allow_threads(f),
-        None => f(),
-    }
+fn unlocked<R>(span: &mut Span<'_>, f: impl FnOnce() -> R) -> R {
+    span.unlocked(f)
 }
 
 /// Allocates one block, aborting with the layout if the subject fails.
@@ -202,7 +197,12 @@ pub fn realloc_growth(a: &dyn GlobalAlloc) {
 /// `threads` threads each doing `per_thread` alloc+free pairs of
 /// `layout` on `s`, released together; the wall time from the release to
 /// the last thread's end.
-pub fn threaded_pairs(s: &Subject, threads: usize, per_thread: u64, layout: Layout) -> Duration {
+pub fn threaded_pairs(
+    s: &dyn Subject,
+    threads: usize,
+    per_thread: u64,
+    layout: Layout,
+) -> Duration {
     check(layout);
     let barrier = Barrier::new(threads + 1);
     std::thread::scope(|sc| {
@@ -212,7 +212,7 @@ pub fn threaded_pairs(s: &Subject, threads: usize, per_thread: u64, layout: Layo
                 sc.spawn(move || {
                     let mut span = span(s);
                     unlocked(&mut span, || barrier.wait());
-                    pairs(s.alloc, layout, per_thread);
+                    pairs(s.allocator(), layout, per_thread);
                     // Before the span's end: releasing the GIL is not work.
                     Instant::now()
                 })
@@ -239,7 +239,7 @@ fn last_end(workers: Vec<std::thread::ScopedJoinHandle<'_, Instant>>, start: Ins
 /// back to the producer for reuse, so the steady state allocates nothing
 /// but blocks. Returns the wall time from the release of both threads to
 /// the consumer's last free.
-pub fn producer_consumer(s: &Subject, blocks: u64, layout: Layout) -> Duration {
+pub fn producer_consumer(s: &dyn Subject, blocks: u64, layout: Layout) -> Duration {
     check(layout);
     // Blocks travel as addresses: raw pointers are not `Send`.
     let (tx, rx) = mpsc::sync_channel::<Vec<usize>>(8);
@@ -248,7 +248,7 @@ pub fn producer_consumer(s: &Subject, blocks: u64, layout: Layout) -> Duration {
     std::thread::scope(|sc| {
         let barrier = &barrier;
         let producer = sc.spawn(move || {
-            let a = black_box(s.alloc);
+            let a = black_box(s.allocator());
             let mut spare: Vec<Vec<usize>> =
                 (0..16).map(|_| Vec::with_capacity(HANDOFF_BATCH)).collect();
             let mut span = span(s);
@@ -278,7 +278,7 @@ pub fn producer_consumer(s: &Subject, blocks: u64, layout: Layout) -> Duration {
             Instant::now()
         });
         let consumer = sc.spawn(move || {
-            let a = black_box(s.alloc);
+            let a = black_box(s.allocator());
             let mut span = span(s);
             unlocked(&mut span, || barrier.wait());
             while let Ok(mut v) = unlocked(&mut span, || rx.recv()) {

@@ -11,7 +11,7 @@
 //! | [`subjects`] | the allocators a cell can drive, behind one trait |
 //! | [`spec`] | the workload model, presets, sweeps, plans and tapes |
 //! | [`results`] | the versioned results schema (serde only) |
-//! | [`error`] | the user-error type every layer may return |
+//! | [`stats`], [`error`] | statistics of repeats; the user-error type every layer may return |
 
 pub mod cli;
 pub mod error;
@@ -19,4 +19,5 @@ pub mod measure;
 pub mod report;
 pub mod results;
 pub mod spec;
+pub mod stats;
 pub mod subjects;

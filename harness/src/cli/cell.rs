@@ -5,18 +5,18 @@
 //! keeps one cell's heap, RSS high-water mark and allocator state out of the
 //! next cell's figures, and confines a crash to the cell that crashed.
 //!
-//! Parent side ([`run`]): the child's stdout and stderr are drained by two
+//! Parent side ([`run_once`]): the child's stdout and stderr are drained by two
 //! reader threads, so a chatty child can never block on a full pipe while
 //! the parent waits; the parent polls for exit and kills the child at the
 //! deadline. How the child ended is classified ([`classify`]) into the
 //! results schema's [`Failure`] kinds — signal (number and name, core dump
 //! noted), non-zero exit, timeout, verification (exit code 3), harness
 //! (child could not start, or its report was unreadable) — with the tail
-//! of its stderr. Repeats of a cell are separate children, merged by
-//! [`merge_repeats`].
+//! of its stderr. Repeats of a cell are separate children, run interleaved
+//! with the other cells' by `run.rs` and merged by `repeats.rs`.
 //!
-//! Child side ([`child_main`]): decode and validate the workload, look the
-//! subject up, call `driver::run_cell`, print the metrics as one JSON line.
+//! Child side ([`child_main`]): decode and check the workload, look the
+//! subject up, call `measure::run_cell`, print the metrics as one JSON line.
 //! For testing the harness itself a cell can be made to fail on purpose
 //! with `--crash MODE`, or with `POOLBENCH_CRASH=SUBJECT:MODE` in the
 //! environment (inherited by the children of a whole `run`).
@@ -30,8 +30,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::cli::{CellArgs, EXIT_BAD_INPUT, EXIT_ERROR, EXIT_OK, EXIT_VERIFICATION};
-use crate::results::{CellMetrics, Failure, FailureKind, Outcome};
-use crate::spec::sweep::CellSpec;
+use crate::measure::CellError;
+use crate::results::{Failure, FailureKind, RunMetrics};
 use crate::spec::workload::Workload;
 
 /// Environment variable naming a subject whose cells fail on purpose:
@@ -86,36 +86,13 @@ impl ChildEnd {
     }
 }
 
-/// Runs one cell (all its repeats) and returns its outcome. Stops at the
-/// first failing repeat: a cell that crashes once is a failed cell. When
-/// `cancel` becomes true the running child is killed and the cell fails as
-/// interrupted (the caller drops it).
-pub fn run(
-    exe: &Path,
-    spec: &CellSpec,
-    repeat: u32,
-    timeout: Duration,
-    cancel: &AtomicBool,
-) -> Outcome {
-    let json = match serde_json::to_string(&spec.workload) {
-        Ok(j) => j,
-        Err(e) => {
-            return Outcome::Failed(harness_failure(format!("cannot encode the workload: {e}")))
-        }
-    };
-    let mut runs = Vec::new();
-    for r in 0..repeat.max(1) {
-        match run_once(exe, &spec.subject, &json, timeout, cancel) {
-            Ok(m) => runs.push(m),
-            Err(mut f) => {
-                if repeat > 1 {
-                    f.reason = format!("repeat {} of {repeat}: {}", r + 1, f.reason);
-                }
-                return Outcome::Failed(f);
-            }
-        }
-    }
-    Outcome::Ok(Box::new(merge_repeats(runs)))
+/// How a child runs its cell, beyond subject and workload.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ChildOptions {
+    /// Verification only (`poolbench stress`).
+    pub stress: bool,
+    /// Pin worker threads to CPUs.
+    pub pin: bool,
 }
 
 /// One child process for one cell.
@@ -123,17 +100,25 @@ pub fn run_once(
     exe: &Path,
     subject: &str,
     workload_json: &str,
+    opts: ChildOptions,
     timeout: Duration,
     cancel: &AtomicBool,
-) -> Result<CellMetrics, Failure> {
-    let mut child = Command::new(exe)
-        .args([
-            "cell",
-            "--subject",
-            subject,
-            "--workload-json",
-            workload_json,
-        ])
+) -> Result<RunMetrics, Failure> {
+    let mut cmd = Command::new(exe);
+    cmd.args([
+        "cell",
+        "--subject",
+        subject,
+        "--workload-json",
+        workload_json,
+    ]);
+    if opts.stress {
+        cmd.arg("--stress");
+    }
+    if opts.pin {
+        cmd.arg("--pin");
+    }
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -232,7 +217,7 @@ pub fn classify(
     stdout: &str,
     stderr: &str,
     timeout: Duration,
-) -> Result<CellMetrics, Failure> {
+) -> Result<RunMetrics, Failure> {
     let tail = stderr_tail(stderr);
     let last_line = tail
         .lines()
@@ -272,7 +257,7 @@ pub fn classify(
                 .rev()
                 .find(|l| !l.trim().is_empty())
                 .unwrap_or("");
-            serde_json::from_str::<CellMetrics>(report).map_err(|e| {
+            serde_json::from_str::<RunMetrics>(report).map_err(|e| {
                 let shown: String = report.chars().take(120).collect();
                 fail(
                     FailureKind::Harness,
@@ -341,33 +326,6 @@ pub fn signal_name(sig: i32) -> String {
     name.to_string()
 }
 
-/// Merges the repeats of one cell: throughput is the median of the
-/// repeats (all of them kept, in order); every other metric is that of the
-/// median repeat (the lower middle one for an even count), so latency and
-/// memory describe a run that actually happened.
-pub fn merge_repeats(mut runs: Vec<CellMetrics>) -> CellMetrics {
-    let rates: Vec<f64> = runs.iter().map(|m| m.ops_per_sec).collect();
-    if runs.len() <= 1 {
-        let mut m = runs.pop().unwrap_or_default();
-        if m.ops_per_sec_repeats.is_empty() {
-            m.ops_per_sec_repeats = rates;
-        }
-        return m;
-    }
-    let mut order: Vec<usize> = (0..runs.len()).collect();
-    order.sort_by(|&a, &b| rates[a].total_cmp(&rates[b]));
-    let n = order.len();
-    let median = if n % 2 == 1 {
-        rates[order[n / 2]]
-    } else {
-        (rates[order[n / 2 - 1]] + rates[order[n / 2]]) / 2.0
-    };
-    let mut m = runs.swap_remove(order[(n - 1) / 2]);
-    m.ops_per_sec = median;
-    m.ops_per_sec_repeats = rates;
-    m
-}
-
 /// The hidden `cell` subcommand: runs one cell in this process, prints its
 /// metrics as one JSON line on stdout, returns the exit code.
 pub fn child_main(args: &CellArgs) -> u8 {
@@ -383,23 +341,21 @@ pub fn child_main(args: &CellArgs) -> u8 {
             )
         }
     };
-    if let Err(e) = workload.validate() {
-        return child_error(EXIT_BAD_INPUT, format!("invalid workload: {e}"));
-    }
-    let Some(geometry) = allocator::Geometry::by_name(&workload.geometry) else {
-        return child_error(
-            EXIT_BAD_INPUT,
-            format!(
-                "geometry: `{}` is unknown (accepted: classic, modern, tiny)",
-                workload.geometry
-            ),
-        );
+    // A process boundary: the parent checked it, this process checks it once.
+    let workload = match workload.check() {
+        Ok(w) => w,
+        Err(e) => return child_error(EXIT_BAD_INPUT, format!("invalid workload: {e}")),
     };
-    let subject = match crate::subjects::lookup(&args.subject, geometry) {
+    let subject = match crate::subjects::lookup(&args.subject, workload.geometry()) {
         Ok(s) => s,
         Err(e) => return child_error(EXIT_BAD_INPUT, e.to_string()),
     };
-    match crate::measure::driver::run_cell(&subject, &workload) {
+    let opts = crate::measure::Options {
+        clock: crate::measure::clock::Clock::calibrate(),
+        stress: args.stress,
+        pin: args.pin,
+    };
+    match crate::measure::run_cell(subject.as_ref(), &workload, &opts) {
         Ok(metrics) => match serde_json::to_string(&metrics) {
             Ok(line) => {
                 println!("{line}");
@@ -411,9 +367,9 @@ pub fn child_main(args: &CellArgs) -> u8 {
         // verification failure); a workload the driver refuses is bad input;
         // anything else the driver may report is a plain failure.
         Err(e) => {
-            let code = if matches!(e, crate::measure::driver::CellError::Verification(_)) {
+            let code = if matches!(e, CellError::Verification(_)) {
                 EXIT_VERIFICATION
-            } else if matches!(e, crate::measure::driver::CellError::Invalid(_)) {
+            } else if matches!(e, CellError::Invalid(_)) {
                 EXIT_BAD_INPUT
             } else {
                 EXIT_ERROR
@@ -492,7 +448,7 @@ mod tests {
 
     #[test]
     fn ok_child_yields_its_metrics() {
-        let m = CellMetrics {
+        let m = RunMetrics {
             ops: 42,
             ops_per_sec: 7.0,
             ..Default::default()
@@ -542,23 +498,6 @@ mod tests {
         assert!(tail.ends_with("line 99"));
         let bytes = read_tail(std::io::Cursor::new(vec![b'x'; 100_000]), 1000);
         assert_eq!(bytes.len(), 1000);
-    }
-
-    #[test]
-    fn repeats_merge_to_the_median() {
-        let run = |r: f64, ops: u64| CellMetrics {
-            ops_per_sec: r,
-            ops,
-            ..Default::default()
-        };
-        let m = merge_repeats(vec![run(3.0, 1), run(1.0, 2), run(2.0, 3)]);
-        assert_eq!(m.ops_per_sec, 2.0);
-        assert_eq!(m.ops, 3, "other metrics come from the median repeat");
-        assert_eq!(m.ops_per_sec_repeats, [3.0, 1.0, 2.0]);
-        let m = merge_repeats(vec![run(4.0, 1), run(2.0, 2)]);
-        assert_eq!((m.ops_per_sec, m.ops), (3.0, 2));
-        let one = merge_repeats(vec![run(5.0, 9)]);
-        assert_eq!(one.ops_per_sec_repeats, [5.0]);
     }
 
     #[test]

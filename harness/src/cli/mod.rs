@@ -10,7 +10,10 @@
 //! wrong" from "some cells failed" ([`EXIT_CELLS_FAILED`]).
 
 pub mod cell;
+pub mod repeats;
 pub mod run;
+pub mod selfcheck;
+pub mod sweep;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -70,6 +73,13 @@ pub enum Command {
     /// (flags narrow or change it like `run`'s).
     #[command(after_help = EXIT_CODES_HELP)]
     Suite(RunArgs),
+    /// Verification only: every operation of every cell checks its block
+    /// (tags written and checked, nothing timed); one repeat, no floor.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Stress(RunArgs),
+    /// What this machine allows: the clock's overhead, the harness floor
+    /// per preset, the calibration error, the run-to-run spread.
+    Selfcheck(SelfcheckArgs),
     /// Write the HTML report of an existing results file.
     Report(ReportArgs),
     /// Compare two results files and flag regressions.
@@ -102,9 +112,10 @@ pub struct RunArgs {
     /// cross product).
     #[arg(long = "sweep", value_name = "FIELD=V1,V2,...")]
     pub sweeps: Vec<String>,
-    /// Run each cell N times (each in a fresh process); throughput is the
-    /// median, the other metrics those of the median repeat.
-    #[arg(long, default_value_t = 1, value_name = "N",
+    /// Run each cell N times, each in a fresh process, interleaved with
+    /// the other cells; figures are medians with their intervals (95%
+    /// from 6 repeats on).
+    #[arg(long, default_value_t = 3, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..))]
     pub repeat: u32,
     /// Scale operation counts down 10× for a fast, rough look.
@@ -122,6 +133,27 @@ pub struct RunArgs {
     /// No progress bars (they are also hidden when stderr is not a terminal).
     #[arg(long)]
     pub no_progress: bool,
+    /// Pin worker thread i to CPU i (mod cores); recorded in the results.
+    #[arg(long)]
+    pub pin: bool,
+    /// Do not add the `null` subject (the harness floor) to every
+    /// configuration.
+    #[arg(long)]
+    pub no_floor: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SelfcheckArgs {
+    /// Print the figures as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// Where the figures are kept for later runs to record.
+    #[arg(long, default_value = "reports", value_name = "DIR")]
+    pub out: PathBuf,
+    /// Repeats of each measurement.
+    #[arg(long, default_value_t = 5, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(2..))]
+    pub repeat: u32,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -161,6 +193,12 @@ pub struct CellArgs {
     /// Testing the harness: make this cell fail on purpose.
     #[arg(long, value_enum)]
     pub crash: Option<CrashMode>,
+    /// Verification only: the measured phase checks every block.
+    #[arg(long)]
+    pub stress: bool,
+    /// Pin worker threads to CPUs.
+    #[arg(long)]
+    pub pin: bool,
 }
 
 /// Parses the process's arguments and runs the command; the binary's entry.
@@ -183,8 +221,10 @@ fn dispatch(command: Command) -> u8 {
             print!("{}", crate::cli::run::list_text());
             Ok(EXIT_OK)
         }
-        Command::Run(args) => crate::cli::run::run_command(&args, false),
-        Command::Suite(args) => crate::cli::run::run_command(&args, true),
+        Command::Run(args) => crate::cli::run::run_command(&args, false, false),
+        Command::Suite(args) => crate::cli::run::run_command(&args, true, false),
+        Command::Stress(args) => crate::cli::run::run_command(&args, false, true),
+        Command::Selfcheck(args) => crate::cli::selfcheck::command(&args),
         Command::Report(args) => report(&args),
         Command::Compare(args) => compare(&args),
         Command::Cell(args) => return crate::cli::cell::child_main(&args),

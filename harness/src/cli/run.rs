@@ -1,33 +1,47 @@
-//! `run` and `suite`: expand the request, run every cell in its own child
-//! process, and record the run.
+//! `run`, `suite` and `stress`: expand the request, run every cell in its
+//! own child processes, and record the run.
 //!
-//! Cells run one at a time — concurrent cells would measure each other —
-//! under an overall progress bar and a spinner for the running cell
-//! (indicatif, on stderr; hidden with `--no-progress`, and replaced by one
-//! plain line per cell when stderr is not a terminal). A failed cell is
-//! recorded and the run goes on. At the end the results are saved as
-//! `poolbench-<UTC timestamp>.json` under `--out` (before the report, so a
-//! report error never loses measurements), the HTML report is written next
-//! to it, and the summary table is printed — on stdout, or on stderr with
-//! `--json`, which keeps stdout for the results JSON alone. Ctrl-C (or
-//! SIGTERM) stops the run between cells: the running child is killed and
-//! left out, and the cells that finished are saved and reported as usual.
+//! Before anything runs, the whole request is checked — every cell's
+//! workload, the subjects, and the output directory (created and written
+//! to) — so bad input costs nothing and loses nothing.
+//!
+//! Cells run one at a time (concurrent cells would measure each other).
+//! Each cell runs `--repeat` times, each time in a fresh child, and the
+//! repeats are interleaved: repeat 1 of every cell, then repeat 2 of every
+//! cell, ..., so slow drift of the machine spreads over all subjects
+//! instead of favouring whichever ran first. A cell that fails once is a
+//! failed cell; its later repeats are skipped. Unless `--no-floor`, every
+//! configuration also runs the `null` subject, whose time per operation is
+//! the harness's own: the floor every figure is judged against.
+//!
+//! The results file `poolbench-<UTC timestamp>.json` is rewritten (through
+//! a temporary file and a rename) after every repeat round and at least
+//! every [`SAVE_EVERY`], marked `partial` until the run ends, so a crash or
+//! an interrupt keeps every finished repeat. Then the HTML report is
+//! written next to it and the summary printed — on stdout, or on stderr
+//! with `--json`, which keeps stdout for the results JSON alone. Ctrl-C
+//! (or SIGTERM) stops the run: the running child is killed and left out.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::cli::cell::ChildOptions;
+use crate::cli::repeats::{self, FLOOR_SUBJECT};
+use crate::cli::sweep::{CellSpec, Request};
 use crate::cli::{BadInput, RunArgs, EXIT_CELLS_FAILED, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK};
-use crate::results::{Cell, Outcome, RunResults, SCHEMA_VERSION};
-use crate::spec::sweep::{CellSpec, Request};
+use crate::results::{Cell, Failure, Outcome, RunMetrics, RunResults, SCHEMA_VERSION};
 
 /// Thread counts of the default suite.
 pub const SUITE_THREADS: &[usize] = &[1, 2];
+/// The results file is rewritten at least this often during a run.
+pub const SAVE_EVERY: Duration = Duration::from_secs(20);
 
 /// How to run the cells of a run.
 #[derive(Clone, Debug)]
@@ -38,6 +52,7 @@ pub struct RunOptions {
     pub progress: bool,
     /// The binary to re-exec for each cell.
     pub exe: PathBuf,
+    pub child: ChildOptions,
 }
 
 /// What a finished run left behind.
@@ -45,13 +60,52 @@ pub struct RunOptions {
 pub struct RunRecord {
     pub results: RunResults,
     pub json_path: PathBuf,
-    /// Stopped early by SIGINT/SIGTERM; `results` holds the cells that finished.
+    /// Stopped early by SIGINT/SIGTERM; `results` holds what finished.
     pub interrupted: bool,
 }
 
-/// The `run` (or, with `suite`, the default suite) subcommand; returns the
-/// process exit code.
-pub fn run_command(args: &RunArgs, suite: bool) -> Result<u8> {
+/// Creates `dir` and writes a file into it, or says why not: checked
+/// before any cell runs.
+pub fn check_out_dir(dir: &Path) -> Result<(), BadInput> {
+    let refuse = |e: std::io::Error| {
+        BadInput::new(format!(
+            "--out {}: cannot write results there ({e}); nothing was run",
+            dir.display()
+        ))
+    };
+    std::fs::create_dir_all(dir).map_err(refuse)?;
+    let probe = dir.join(format!(".poolbench-write-test-{}", std::process::id()));
+    std::fs::write(&probe, b"ok").map_err(refuse)?;
+    std::fs::remove_file(&probe).map_err(refuse)
+}
+
+/// The floor cells a request lacks: `null` at every configuration.
+fn with_floor(mut cells: Vec<CellSpec>) -> Vec<CellSpec> {
+    let mut have: BTreeMap<String, bool> = BTreeMap::new();
+    let mut order: Vec<CellSpec> = Vec::new();
+    for c in &cells {
+        let key = c.config_key();
+        let is_floor = c.subject == FLOOR_SUBJECT;
+        let e = have.entry(key).or_insert_with(|| {
+            order.push(c.clone());
+            false
+        });
+        *e |= is_floor;
+    }
+    for c in order {
+        if have.get(&c.config_key()) == Some(&false) {
+            cells.push(CellSpec {
+                subject: FLOOR_SUBJECT.to_string(),
+                ..c
+            });
+        }
+    }
+    cells
+}
+
+/// The `run`, `suite` (default suite) and `stress` subcommands; returns
+/// the process exit code.
+pub fn run_command(args: &RunArgs, suite: bool, stress: bool) -> Result<u8> {
     let mut req = Request {
         subjects: args.subjects.clone(),
         workloads: args.workloads.clone(),
@@ -62,7 +116,7 @@ pub fn run_command(args: &RunArgs, suite: bool) -> Result<u8> {
     };
     if suite {
         if req.workloads.is_empty() {
-            req.workloads = crate::spec::sweep::preset_names()
+            req.workloads = crate::cli::sweep::preset_names()
                 .iter()
                 .map(|s| s.to_string())
                 .collect();
@@ -84,13 +138,21 @@ pub fn run_command(args: &RunArgs, suite: bool) -> Result<u8> {
                 args.timeout
             ))
         })?;
-    let cells = crate::spec::sweep::expand(&req)?;
+    let mut cells = crate::cli::sweep::expand(&req)?;
+    if !args.no_floor && !stress {
+        cells = with_floor(cells);
+    }
+    check_out_dir(&args.out)?;
     let opts = RunOptions {
-        repeat: args.repeat,
+        repeat: if stress { 1 } else { args.repeat },
         timeout,
         progress: !args.no_progress,
         exe: std::env::current_exe()
             .context("cannot find the poolbench executable to run cells")?,
+        child: ChildOptions {
+            stress,
+            pin: args.pin,
+        },
     };
     // Lossy: a non-UTF-8 argument (a path) must not abort the run.
     let command: Vec<String> = std::env::args_os()
@@ -126,7 +188,7 @@ pub fn run_command(args: &RunArgs, suite: bool) -> Result<u8> {
     }
     if record.interrupted {
         eprintln!(
-            "poolbench: interrupted: {} of {} cells ran; their results are saved",
+            "poolbench: interrupted: {} of {} cells have results; they are saved",
             results.cells.len(),
             cells.len()
         );
@@ -135,62 +197,24 @@ pub fn run_command(args: &RunArgs, suite: bool) -> Result<u8> {
     Ok(code)
 }
 
-/// Runs the cells and saves the results under `out_dir`.
-pub fn execute(
-    cells: &[CellSpec],
-    opts: &RunOptions,
-    command: Vec<String>,
-    out_dir: &Path,
-) -> Result<RunRecord> {
-    let started = SystemTime::now();
-    install_interrupt_handler();
-    let environment = crate::measure::env::capture();
-    // The children calibrate their own clock per cell (same source and
-    // machine); this reading records which clock and what it costs.
-    let clock = crate::measure::clock::Clock::calibrate().info();
+/// A cell while its repeats run.
+struct Pending {
+    runs: Vec<RunMetrics>,
+    failed: Option<Failure>,
+}
 
-    let tty = std::io::stderr().is_terminal();
-    let bars = opts.progress && tty;
-    let plain_lines = opts.progress && !tty;
-    let multi = MultiProgress::with_draw_target(if bars {
-        ProgressDrawTarget::stderr()
-    } else {
-        ProgressDrawTarget::hidden()
-    });
-    let overall = multi.add(ProgressBar::new(cells.len() as u64));
-    overall.set_style(style(
-        "{prefix:.bold} [{bar:30}] {pos}/{len} cells  {elapsed_precise} (eta {eta})",
-    ));
-    overall.set_prefix("poolbench");
-
-    let mut out = Vec::with_capacity(cells.len());
-    for (i, spec) in cells.iter().enumerate() {
-        let label = format!("[{}/{}] {}", i + 1, cells.len(), spec.key());
-        let spinner = multi.insert_before(&overall, ProgressBar::new_spinner());
-        spinner.set_style(style("{spinner} {msg} {elapsed}"));
-        spinner.set_message(label.clone());
-        if bars {
-            spinner.enable_steady_tick(Duration::from_millis(120));
-        }
-        let outcome =
-            crate::cli::cell::run(&opts.exe, spec, opts.repeat, opts.timeout, &INTERRUPTED);
-        if INTERRUPTED.load(Ordering::Relaxed) {
-            // The cell was cut short (its child got the same Ctrl-C, or was
-            // killed): it did not fail on its own, so it is left out.
-            spinner.finish_and_clear();
-            multi.remove(&spinner);
-            break;
-        }
-        let line = format!("{label}: {}", outcome_line(&outcome));
-        spinner.finish_and_clear();
-        multi.remove(&spinner);
-        if bars {
-            let _ = multi.println(&line);
-        } else if plain_lines {
-            eprintln!("{line}");
-        }
-        overall.inc(1);
-        out.push(Cell {
+/// The results as they stand: every cell with at least one repeat or a
+/// failure, repeats merged, floors attached.
+fn assemble(cells: &[CellSpec], pending: &[Pending], head: &RunResults) -> Result<RunResults> {
+    let mut results = head.clone();
+    results.finished_at = rfc3339(SystemTime::now());
+    for (spec, p) in cells.iter().zip(pending) {
+        let outcome = match (&p.failed, p.runs.is_empty()) {
+            (Some(f), _) => Outcome::Failed(f.clone()),
+            (None, true) => continue,
+            (None, false) => Outcome::Ok(Box::new(repeats::merge(p.runs.clone(), spec.threads()))),
+        };
+        results.cells.push(Cell {
             subject: spec.subject.clone(),
             workload: spec.workload.name.clone(),
             threads: spec.threads(),
@@ -200,23 +224,137 @@ pub fn execute(
             outcome,
         });
     }
-    overall.finish_and_clear();
+    repeats::attach_floors(&mut results);
+    Ok(results)
+}
 
-    let results = RunResults {
+/// Runs the cells (repeats interleaved) and saves the results under
+/// `out_dir` as they come.
+pub fn execute(
+    cells: &[CellSpec],
+    opts: &RunOptions,
+    command: Vec<String>,
+    out_dir: &Path,
+) -> Result<RunRecord> {
+    let started = SystemTime::now();
+    install_interrupt_handler();
+    let mut environment = crate::measure::env::capture();
+    environment.pinned = opts.child.pin;
+    environment.selfcheck = crate::cli::selfcheck::cached(out_dir);
+    // The children calibrate their own clock per cell (same source and
+    // machine); this reading records which clock and what it costs.
+    let clock = crate::measure::clock::Clock::calibrate().info();
+    let head = RunResults {
         schema_version: SCHEMA_VERSION,
         poolbench_version: env!("CARGO_PKG_VERSION").to_string(),
         started_at: rfc3339(started),
-        finished_at: rfc3339(SystemTime::now()),
+        finished_at: rfc3339(started),
         command,
+        repeats: opts.repeat,
         environment,
         clock,
-        cells: out,
+        floors: Vec::new(),
+        cells: Vec::new(),
+        partial: true,
     };
     let json_path = unused_path(
         out_dir,
         &format!("poolbench-{}", file_stamp(started)),
         "json",
     );
+
+    let tty = std::io::stderr().is_terminal();
+    let bars = opts.progress && tty;
+    let plain_lines = opts.progress && !tty;
+    let multi = MultiProgress::with_draw_target(if bars {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    });
+    let total = cells.len() as u64 * u64::from(opts.repeat);
+    let overall = multi.add(ProgressBar::new(total));
+    overall.set_style(style(
+        "{prefix:.bold} [{bar:30}] {pos}/{len} cell runs  {elapsed_precise} (eta {eta})",
+    ));
+    overall.set_prefix("poolbench");
+
+    let jsons: Vec<String> = cells
+        .iter()
+        .map(|c| serde_json::to_string(&c.workload).context("cannot encode a workload"))
+        .collect::<Result<_>>()?;
+    let mut pending: Vec<Pending> = cells
+        .iter()
+        .map(|_| Pending {
+            runs: Vec::new(),
+            failed: None,
+        })
+        .collect();
+    let mut last_save = Instant::now();
+    'rounds: for r in 0..opts.repeat {
+        for (i, spec) in cells.iter().enumerate() {
+            if pending[i].failed.is_some() {
+                overall.inc(1);
+                continue;
+            }
+            let label = format!(
+                "[{}/{}] {} (repeat {}/{})",
+                i + 1,
+                cells.len(),
+                spec.key(),
+                r + 1,
+                opts.repeat
+            );
+            let spinner = multi.insert_before(&overall, ProgressBar::new_spinner());
+            spinner.set_style(style("{spinner} {msg} {elapsed}"));
+            spinner.set_message(label.clone());
+            if bars {
+                spinner.enable_steady_tick(Duration::from_millis(120));
+            }
+            let result = crate::cli::cell::run_once(
+                &opts.exe,
+                &spec.subject,
+                &jsons[i],
+                opts.child,
+                opts.timeout,
+                &INTERRUPTED,
+            );
+            spinner.finish_and_clear();
+            multi.remove(&spinner);
+            if INTERRUPTED.load(Ordering::Relaxed) {
+                // Cut short by the interrupt, not failed on its own.
+                break 'rounds;
+            }
+            let line = match &result {
+                Ok(m) => format!("{label}: ok, {:.2} Mops/s", m.ops_per_sec / 1e6),
+                Err(f) => format!("{label}: FAILED: {}", f.reason),
+            };
+            if bars {
+                let _ = multi.println(&line);
+            } else if plain_lines {
+                eprintln!("{line}");
+            }
+            match result {
+                Ok(m) => pending[i].runs.push(m),
+                Err(mut f) => {
+                    if opts.repeat > 1 {
+                        f.reason = format!("repeat {} of {}: {}", r + 1, opts.repeat, f.reason);
+                    }
+                    pending[i].failed = Some(f);
+                }
+            }
+            overall.inc(1);
+            if last_save.elapsed() >= SAVE_EVERY {
+                assemble(cells, &pending, &head)?.save(&json_path)?;
+                last_save = Instant::now();
+            }
+        }
+        assemble(cells, &pending, &head)?.save(&json_path)?;
+        last_save = Instant::now();
+    }
+    overall.finish_and_clear();
+
+    let mut results = assemble(cells, &pending, &head)?;
+    results.partial = false;
     results.save(&json_path)?;
     let interrupted = INTERRUPTED.load(Ordering::Relaxed);
     Ok(RunRecord {
@@ -255,14 +393,6 @@ fn install_interrupt_handler() {
 
 fn style(template: &str) -> ProgressStyle {
     ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
-}
-
-/// One line per finished cell.
-fn outcome_line(o: &Outcome) -> String {
-    match o {
-        Outcome::Ok(m) => format!("ok, {:.2} Mops/s", m.ops_per_sec / 1e6),
-        Outcome::Failed(f) => format!("FAILED: {}", f.reason),
-    }
 }
 
 /// `dir/stem.ext`, or `dir/stem-2.ext`, ... if that exists already (two
@@ -328,12 +458,11 @@ pub fn list_text() -> String {
         .map(|n| n.len())
         .max()
         .unwrap_or(0);
-    for name in crate::subjects::NAMES {
-        let about = match crate::subjects::lookup(name, allocator::Geometry::DEFAULT) {
-            Ok(s) => s.about.to_string(),
-            Err(_) => "(not available in this build)".to_string(),
-        };
-        let _ = writeln!(out, "  {name:<width$}  {about}");
+    for info in crate::subjects::INFOS
+        .iter()
+        .filter(|i| i.family != crate::subjects::Family::Test)
+    {
+        let _ = writeln!(out, "  {:<width$}  {}", info.name, info.about);
     }
     out.push_str("\nPresets (--workload NAME, or --workload FILE.toml):\n");
     let presets = crate::spec::preset::all();
@@ -343,13 +472,13 @@ pub fn list_text() -> String {
         let _ = writeln!(out, "  {:<width$}  follows:  {}", "", p.follows);
     }
     out.push_str("\nWorkload fields (--set FIELD=VALUE, --sweep FIELD=V1,V2,..., or TOML keys):\n");
-    let fields = crate::spec::workload::Workload::fields();
+    let fields = crate::spec::workload::Workload::docs();
     let width = fields.iter().map(|f| f.name.len()).max().unwrap_or(0);
     for f in fields {
         let _ = writeln!(
             out,
-            "  {:<width$}  {}  [accepted: {}]",
-            f.name, f.help, f.accepted
+            "  {:<width$}  {}  [accepted: {}; default: {}]",
+            f.name, f.help, f.accepted, f.default
         );
     }
     out
@@ -381,7 +510,7 @@ mod tests {
         for p in crate::spec::preset::all() {
             assert!(text.contains(p.name), "{}", p.name);
         }
-        for f in crate::spec::workload::Workload::fields() {
+        for f in crate::spec::workload::Workload::docs() {
             assert!(text.contains(f.name), "{}", f.name);
         }
     }

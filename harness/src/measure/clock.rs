@@ -15,7 +15,11 @@
 //! `clock_gettime(CLOCK_MONOTONIC)`, one tick per nanosecond.
 //!
 //! Calibration compares the TSC against [`Instant`] over about 30 ms of
-//! spinning; the overhead is the median of many back-to-back readings.
+//! spinning. The overhead is the median of many back-to-back pairs of
+//! readings: a sample of an operation is `stop − start`, which includes it
+//! once, so it is subtracted from every latency. The resolution is the
+//! spread (p90 − p10) of those pairs: a latency closer to the overhead
+//! than that is below what the clock can tell apart, and is reported so.
 
 use std::time::{Duration, Instant};
 
@@ -39,6 +43,7 @@ pub struct Clock {
     source: Source,
     ns_per_tick: f64,
     overhead_ns: f64,
+    resolution_ns: f64,
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -102,6 +107,7 @@ impl Clock {
             source,
             ns_per_tick: 1.0,
             overhead_ns: 0.0,
+            resolution_ns: 0.0,
         };
         if source != Source::Monotonic {
             let (i0, t0) = (Instant::now(), clock.now());
@@ -122,7 +128,10 @@ impl Clock {
             })
             .collect();
         deltas.sort_unstable();
-        clock.overhead_ns = deltas[deltas.len() / 2] as f64 * clock.ns_per_tick;
+        let at = |q: f64| deltas[((deltas.len() - 1) as f64 * q) as usize] as f64;
+        clock.overhead_ns = at(0.5) * clock.ns_per_tick;
+        // The readings' own jitter; at least one tick.
+        clock.resolution_ns = ((at(0.9) - at(0.1)) * clock.ns_per_tick).max(clock.ns_per_tick);
         clock
     }
 
@@ -134,6 +143,16 @@ impl Clock {
             Source::Tsc => read_tsc(),
             Source::Monotonic => read_monotonic(),
         }
+    }
+
+    /// Median cost of a pair of back-to-back readings, in ns.
+    pub fn overhead_ns(&self) -> f64 {
+        self.overhead_ns
+    }
+
+    /// The readings' jitter (p90 − p10 of back-to-back pairs), in ns.
+    pub fn resolution_ns(&self) -> f64 {
+        self.resolution_ns
     }
 
     /// Nanoseconds per tick.
@@ -151,6 +170,7 @@ impl Clock {
             },
             ns_per_tick: self.ns_per_tick,
             overhead_ns: self.overhead_ns,
+            resolution_ns: self.resolution_ns,
         }
     }
 }

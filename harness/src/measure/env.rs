@@ -8,6 +8,8 @@
 //! by hand). The git commit is asked of git at run time, in the source
 //! tree this binary was built from (with `-dirty` when it has uncommitted
 //! changes), falling back to the commit recorded at build time.
+//! `LD_PRELOAD` and the library `malloc` resolves to are recorded, so a
+//! run under a preloaded allocator cannot pass for glibc's.
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -27,6 +29,36 @@ pub fn capture() -> Environment {
         profile: profile().to_string(),
         git_commit: git_commit(),
         crate_versions: crate_versions(),
+        ld_preload: std::env::var("LD_PRELOAD")
+            .ok()
+            .filter(|v| !v.trim().is_empty()),
+        malloc_library: malloc_library(),
+        pinned: false,
+        load_at_start: super::memory::loadavg(),
+        selfcheck: None,
+    }
+}
+
+/// The shared object the process's `malloc` symbol resolves to (glibc's
+/// `libc.so.6`, or whatever `LD_PRELOAD` put in front of it).
+pub fn malloc_library() -> Option<String> {
+    // SAFETY: `dlsym` takes a valid NUL-terminated name and the default
+    // handle; `dladdr` writes into a valid, writable `Dl_info`, whose
+    // `dli_fname` (checked for null) is a NUL-terminated path owned by the
+    // dynamic loader for the life of the process.
+    unsafe {
+        let sym = libc::dlsym(libc::RTLD_DEFAULT, c"malloc".as_ptr());
+        if sym.is_null() {
+            return None;
+        }
+        let mut info: libc::Dl_info = std::mem::zeroed();
+        if libc::dladdr(sym, &mut info) == 0 || info.dli_fname.is_null() {
+            return None;
+        }
+        std::ffi::CStr::from_ptr(info.dli_fname)
+            .to_str()
+            .ok()
+            .map(str::to_string)
     }
 }
 

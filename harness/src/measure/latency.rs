@@ -1,5 +1,19 @@
-//! Per-operation latency: per-thread HdrHistograms, merged into
+//! Per-operation latency: which operations are timed, per-thread
+//! HdrHistograms, and their summaries in
 //! [`results::Latency`](crate::results::Latency).
+//!
+//! **Which operations.** The latency pass times one operation in `N` on
+//! average, at intervals drawn from a geometric distribution ([`Gaps`]),
+//! so every operation has the same chance of being timed whatever its
+//! position: a fixed stride would alias with alternating alloc/free and
+//! time only one of the two. Gaps come from a precomputed table (no RNG in
+//! the loop) whose length is coprime with nothing in particular: it is not
+//! a multiple of any tape's cycle, so replays time different operations.
+//!
+//! **Clock overhead.** A sample is `stop − start`, which includes one
+//! clock reading's cost; [`summarise`] subtracts the calibrated overhead
+//! from every percentile, and a percentile closer to it than the clock's
+//! resolution is marked `below_resolution` rather than quoted.
 //!
 //! Each worker owns one [`Recorder`]: a histogram per operation kind, in
 //! clock ticks (no float work on the recording path; ticks keep sub-ns
@@ -16,7 +30,49 @@ use base64::Engine;
 use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
 use hdrhistogram::Histogram;
 
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
 use crate::results::{Latency, Percentile};
+
+/// Entries in a gap table (a prime, so no tape cycle is a multiple of it).
+const GAP_TABLE: usize = 4093;
+
+/// Geometrically distributed gaps between timed operations, mean `one_in`.
+pub struct Gaps {
+    table: Box<[u32]>,
+    next: usize,
+}
+
+impl Gaps {
+    /// A gap table for one thread (`one_in >= 1`).
+    pub fn new(one_in: u32, seed: u64) -> Gaps {
+        let mut rng = SmallRng::seed_from_u64(seed ^ 0x6a09_e667_f3bc_c909);
+        let p = 1.0 / f64::from(one_in.max(1));
+        let table = (0..GAP_TABLE)
+            .map(|_| {
+                if p >= 1.0 {
+                    return 1;
+                }
+                // Inverse CDF of the geometric distribution on {1, 2, ...}.
+                let u: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
+                (1.0 + (u.ln() / (1.0 - p).ln()).floor()).min(f64::from(u32::MAX)) as u32
+            })
+            .collect();
+        Gaps { table, next: 0 }
+    }
+
+    /// The next gap (at least 1).
+    #[inline(always)]
+    pub fn next_gap(&mut self) -> u32 {
+        let g = self.table[self.next];
+        self.next += 1;
+        if self.next == self.table.len() {
+            self.next = 0;
+        }
+        g
+    }
+}
 
 /// Largest value a histogram tracks (ticks or ns); larger ones saturate.
 /// 2^37 ticks is about 45 s at 3 GHz: longer than any single operation.
@@ -104,31 +160,56 @@ impl Recorder {
     }
 }
 
-/// Summarises a histogram whose values are `ns_per_unit` ns each.
-pub fn summarise(h: &Histogram<u64>, ns_per_unit: f64) -> Latency {
+/// How raw readings become latencies.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Scale {
+    /// Nanoseconds per recorded unit (per tick; 1 for values in ns).
+    pub ns_per_unit: f64,
+    /// Subtracted from every value (the clock's overhead; 0 for GIL waits,
+    /// which are not clock pairs around an operation).
+    pub overhead_ns: f64,
+    /// Values within this of the overhead are below the resolution.
+    pub resolution_ns: f64,
+}
+
+impl Scale {
+    /// Values already in ns, nothing subtracted.
+    pub const NS: Scale = Scale {
+        ns_per_unit: 1.0,
+        overhead_ns: 0.0,
+        resolution_ns: 0.0,
+    };
+
+    fn point(&self, percentile: f64, raw: u64) -> Percentile {
+        let ns = raw as f64 * self.ns_per_unit - self.overhead_ns;
+        Percentile {
+            percentile,
+            ns: ns.max(0.0),
+            below_resolution: self.resolution_ns > 0.0 && ns < self.resolution_ns,
+        }
+    }
+}
+
+/// Summarises a histogram of raw readings (see [`Scale`]).
+pub fn summarise(h: &Histogram<u64>, scale: Scale) -> Latency {
     if h.is_empty() {
         return Latency::default();
     }
-    let ns = |v: u64| v as f64 * ns_per_unit;
+    let ns_per_unit = scale.ns_per_unit;
+    let ns = |v: u64| (v as f64 * ns_per_unit - scale.overhead_ns).max(0.0);
     let percentiles = PERCENTILES
         .iter()
-        .map(|&p| Percentile {
-            percentile: p,
-            ns: ns(h.value_at_quantile(p / 100.0)),
-        })
+        .map(|&p| scale.point(p, h.value_at_quantile(p / 100.0)))
         .collect();
     let distribution = h
         .iter_quantiles(TICKS_PER_HALF_DISTANCE)
-        .map(|v| Percentile {
-            percentile: v.quantile_iterated_to() * 100.0,
-            ns: ns(v.value_iterated_to()),
-        })
+        .map(|v| scale.point(v.quantile_iterated_to() * 100.0, v.value_iterated_to()))
         .collect();
     Latency {
         count: h.len(),
         min_ns: ns(h.min()),
         max_ns: ns(h.max()),
-        mean_ns: h.mean() * ns_per_unit,
+        mean_ns: (h.mean() * ns_per_unit - scale.overhead_ns).max(0.0),
         stdev_ns: h.stdev() * ns_per_unit,
         percentiles,
         distribution,
@@ -176,7 +257,11 @@ mod tests {
         assert_eq!(a.histogram(OpKind::FreeRemote).len(), 1);
         assert!(a.histogram(OpKind::Realloc).is_empty());
 
-        let lat = summarise(h, 2.0);
+        let scale = Scale {
+            ns_per_unit: 2.0,
+            ..Scale::NS
+        };
+        let lat = summarise(h, scale);
         assert_eq!(lat.count, 200);
         assert_eq!(lat.min_ns, 2.0);
         assert_eq!(lat.percentiles.len(), PERCENTILES.len());
@@ -202,8 +287,45 @@ mod tests {
     }
 
     #[test]
+    fn the_overhead_is_subtracted_and_values_near_it_are_below_resolution() {
+        let mut h = new_histogram();
+        for v in [30u64, 31, 32, 60, 200] {
+            h.record(v).unwrap();
+        }
+        let lat = summarise(
+            &h,
+            Scale {
+                ns_per_unit: 1.0,
+                overhead_ns: 30.0,
+                resolution_ns: 5.0,
+            },
+        );
+        let p50 = lat.percentiles[0];
+        assert!(p50.below_resolution && p50.ns < 5.0, "{p50:?}");
+        let max = lat.percentiles.last().unwrap();
+        assert!(
+            !max.below_resolution && (max.ns - 170.0).abs() < 1.0,
+            "{max:?}"
+        );
+        assert_eq!(lat.min_ns, 0.0);
+    }
+
+    #[test]
+    fn gaps_are_geometric_with_the_asked_mean() {
+        let mut g = Gaps::new(16, 7);
+        let n = 4093 * 3;
+        let gaps: Vec<u32> = (0..n).map(|_| g.next_gap()).collect();
+        assert!(gaps.iter().all(|&x| x >= 1));
+        let mean = gaps.iter().map(|&x| f64::from(x)).sum::<f64>() / n as f64;
+        assert!((mean - 16.0).abs() < 1.5, "mean {mean}");
+        // Both parities occur: alternating alloc/free are both timed.
+        assert!(gaps.iter().any(|x| x % 2 == 0) && gaps.iter().any(|x| x % 2 == 1));
+        assert!(Gaps::new(1, 1).table.iter().all(|&x| x == 1));
+    }
+
+    #[test]
     fn empty_histogram_summarises_to_zero_count() {
-        let lat = summarise(&new_histogram(), 1.0);
+        let lat = summarise(&new_histogram(), Scale::NS);
         assert_eq!(lat.count, 0);
         assert!(lat.hdr_v2.is_none() && lat.percentiles.is_empty());
     }

@@ -1,25 +1,20 @@
-//! Memory measurement: RSS over time, peak RSS, and requested-live bytes.
+//! Memory and machine measurements: RSS now, over time and at its peak;
+//! CPU time; how busy the machine is.
 //!
 //! - [`rss_bytes`] reads the resident set from `/proc/self/statm` (pages ×
 //!   page size); [`peak_rss_bytes`] is `getrusage(RUSAGE_SELF).ru_maxrss`.
 //!   Each cell runs in its own child process, so both describe one cell.
-//! - [`LiveCounters`] hold each worker's requested-live bytes in its own
-//!   cache line; the owner publishes with a relaxed store (a plain store on
-//!   x86-64, no read-modify-write), and a handed-off block leaves the
-//!   sender's count when it is sent.
-//! - [`Sampler`] is a thread that every 5 ms records RSS and the sum of the
-//!   live counters. Its sample count is bounded: when the buffer fills, every
-//!   other sample is dropped and the interval doubles, so a long cell keeps
-//!   an even timeline of at most [`MAX_SAMPLES`] points at constant memory.
-//!
-//! The driver takes the "at peak" snapshot (our subjects' `Stats`, the
-//! references' own statistics, RSS) at the end of the measured phase, when
-//! every worker has finished its actions and every handed-off block has been
-//! freed but the blocks still in slots are live; see `driver.rs`.
+//! - [`sample`] runs on a thread of its own through a cell: every few ms it
+//!   records RSS and the requested live bytes at that moment, which the
+//!   caller derives from the workers' published tape positions (no counter
+//!   in the measured loop). Its sample count is bounded: when the buffer
+//!   fills, every other sample is dropped and the interval doubles, so a
+//!   long cell keeps an even timeline of at most [`MAX_SAMPLES`] points.
+//! - [`cpu_seconds`], [`MachineTimes`] and [`loadavg`] say how much CPU the
+//!   cell used and how much the rest of the machine did meanwhile
+//!   (`/proc/stat`, including time stolen by the hypervisor).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::results::RssSample;
@@ -52,108 +47,122 @@ fn page_size() -> u64 {
     }
 }
 
-/// Peak resident set size of this process in bytes (`ru_maxrss`).
-pub fn peak_rss_bytes() -> u64 {
+fn rusage() -> Option<libc::rusage> {
     // SAFETY: an all-zero `rusage` is a valid value of this plain C struct.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: `ru` is a valid, writable rusage.
-    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
-        return 0;
-    }
+    (unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } == 0).then_some(ru)
+}
+
+/// Peak resident set size of this process in bytes (`ru_maxrss`).
+pub fn peak_rss_bytes() -> u64 {
     // Linux reports kilobytes.
-    ru.ru_maxrss.max(0) as u64 * 1024
+    rusage().map_or(0, |ru| ru.ru_maxrss.max(0) as u64 * 1024)
 }
 
-#[repr(align(128))]
-#[derive(Default)]
-struct Padded(AtomicU64);
-
-/// Per-worker requested-live bytes, one cache line each.
-pub struct LiveCounters {
-    slots: Box<[Padded]>,
+/// User and system CPU seconds this process has used.
+pub fn cpu_seconds() -> (f64, f64) {
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    rusage().map_or((0.0, 0.0), |ru| (secs(ru.ru_utime), secs(ru.ru_stime)))
 }
 
-impl LiveCounters {
-    pub fn new(threads: usize) -> LiveCounters {
-        LiveCounters {
-            slots: (0..threads).map(|_| Padded::default()).collect(),
+/// CPU time the calling thread has used, in ns: unlike wall time it
+/// does not grow while the thread waits for a core on a busy machine.
+pub fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clock always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// The 1-minute load average.
+pub fn loadavg() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// The machine's CPU time by kind, summed over CPUs (`/proc/stat`, in
+/// clock ticks).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct MachineTimes {
+    /// Every tick.
+    pub total: u64,
+    /// Ticks not idle, not waiting for I/O and not stolen.
+    pub busy: u64,
+    /// Ticks the hypervisor gave to someone else.
+    pub steal: u64,
+}
+
+impl MachineTimes {
+    /// Reads `/proc/stat` now.
+    pub fn now() -> Option<MachineTimes> {
+        parse_proc_stat(&std::fs::read_to_string("/proc/stat").ok()?)
+    }
+
+    /// Fractions of the interval from `self` to `later`: stolen, and busy
+    /// with work other than `own_cpu_s` seconds of this process's.
+    pub fn fractions(&self, later: &MachineTimes, own_cpu_s: f64) -> Option<(f64, f64)> {
+        let total = later.total.checked_sub(self.total)? as f64;
+        if total <= 0.0 {
+            return None;
         }
-    }
-
-    /// Publishes worker `thread`'s live bytes (only that worker calls this).
-    #[inline]
-    pub fn publish(&self, thread: usize, bytes: u64) {
-        self.slots[thread].0.store(bytes, Ordering::Relaxed);
-    }
-
-    /// Sum over workers.
-    pub fn total(&self) -> u64 {
-        self.slots.iter().map(|s| s.0.load(Ordering::Relaxed)).sum()
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+        let steal = later.steal.saturating_sub(self.steal) as f64 / total;
+        let busy = later.busy.saturating_sub(self.busy) as f64;
+        let others = (busy - own_cpu_s * hz).max(0.0) / total;
+        Some((steal, others))
     }
 }
 
-/// What the sampler saw.
-#[derive(Clone, Debug, Default)]
-pub struct Sampled {
-    pub timeline: Vec<RssSample>,
-    /// Largest sampled sum of the live counters.
-    pub requested_peak: u64,
+fn parse_proc_stat(text: &str) -> Option<MachineTimes> {
+    let line = text.lines().find(|l| l.starts_with("cpu "))?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal [guest guest_nice]
+    let get = |i: usize| v.get(i).copied().unwrap_or(0);
+    let total: u64 = (0..8).map(get).sum();
+    let (idle, iowait, steal) = (get(3), get(4), get(7));
+    Some(MachineTimes {
+        total,
+        busy: total - idle - iowait - steal,
+        steal,
+    })
 }
 
-/// The RSS sampler thread.
-pub struct Sampler {
-    stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<Sampled>>,
-}
-
-impl Sampler {
-    /// Starts sampling; `t_s` counts from `origin`.
-    pub fn start(origin: Instant, live: Arc<LiveCounters>) -> Sampler {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let handle = std::thread::Builder::new()
-            .name("rss-sampler".into())
-            .spawn(move || {
-                let mut out = Sampled {
-                    timeline: Vec::with_capacity(MAX_SAMPLES),
-                    requested_peak: 0,
-                };
-                let mut interval = INTERVAL;
-                loop {
-                    out.requested_peak = out.requested_peak.max(live.total());
-                    if out.timeline.len() == MAX_SAMPLES {
-                        let mut keep = 0;
-                        out.timeline.retain(|_| {
-                            keep += 1;
-                            keep % 2 == 1
-                        });
-                        interval *= 2;
-                    }
-                    out.timeline.push(RssSample {
-                        t_s: origin.elapsed().as_secs_f64(),
-                        rss_bytes: rss_bytes(),
-                    });
-                    if flag.load(Ordering::Acquire) {
-                        return out;
-                    }
-                    std::thread::park_timeout(interval);
-                }
-            })
-            .ok();
-        Sampler { stop, handle }
-    }
-
-    /// Stops the thread (after one last sample) and returns what it saw; an
-    /// empty result if the thread could not be started.
-    pub fn finish(mut self) -> Sampled {
-        self.stop.store(true, Ordering::Release);
-        match self.handle.take() {
-            Some(h) => {
-                h.thread().unpark();
-                h.join().unwrap_or_default()
-            }
-            None => Sampled::default(),
+/// Samples RSS and `live()` until `stop` is set (after one last sample).
+/// `t_s` counts from `origin`.
+pub fn sample(stop: &AtomicBool, origin: Instant, live: &dyn Fn() -> u64) -> Vec<RssSample> {
+    let mut out = Vec::with_capacity(MAX_SAMPLES);
+    let mut interval = INTERVAL;
+    loop {
+        if out.len() == MAX_SAMPLES {
+            let mut keep = 0;
+            out.retain(|_| {
+                keep += 1;
+                keep % 2 == 1
+            });
+            interval *= 2;
         }
+        out.push(RssSample {
+            t_s: origin.elapsed().as_secs_f64(),
+            rss_bytes: rss_bytes(),
+            live_bytes: live(),
+        });
+        if stop.load(Ordering::Acquire) {
+            return out;
+        }
+        std::thread::park_timeout(interval);
     }
 }
 
@@ -162,16 +171,41 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rss_is_read_and_sampled() {
+    fn rss_cpu_and_load_are_read() {
         assert!(rss_bytes() > 0);
         assert!(peak_rss_bytes() > 0);
-        let live = Arc::new(LiveCounters::new(2));
-        live.publish(0, 100);
-        live.publish(1, 23);
-        assert_eq!(live.total(), 123);
-        let s = Sampler::start(Instant::now(), live.clone()).finish();
-        assert!(!s.timeline.is_empty() && s.timeline.len() <= MAX_SAMPLES);
-        assert_eq!(s.requested_peak, 123);
-        assert!(s.timeline.windows(2).all(|w| w[0].t_s <= w[1].t_s));
+        let (u, s) = cpu_seconds();
+        assert!(u >= 0.0 && s >= 0.0);
+        assert!(loadavg().is_some());
+        let a = MachineTimes::now().expect("/proc/stat");
+        assert!(a.total > 0 && a.busy <= a.total);
+    }
+
+    #[test]
+    fn proc_stat_parses_steal_and_busy() {
+        let t = parse_proc_stat("cpu  100 0 50 800 10 0 0 40 0 0\ncpu0 1 2 3\n").unwrap();
+        assert_eq!((t.total, t.busy, t.steal), (1000, 150, 40));
+        let later = MachineTimes {
+            total: 2000,
+            busy: 650,
+            steal: 140,
+        };
+        let (steal, others) = t.fractions(&later, 0.0).unwrap();
+        assert!((steal - 0.1).abs() < 1e-9 && (others - 0.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_sampler_stops_and_keeps_order() {
+        let stop = AtomicBool::new(false);
+        let samples = std::thread::scope(|s| {
+            let h = s.spawn(|| sample(&stop, Instant::now(), &|| 123));
+            std::thread::sleep(Duration::from_millis(20));
+            stop.store(true, Ordering::Release);
+            h.thread().unpark();
+            h.join().unwrap()
+        });
+        assert!(!samples.is_empty() && samples.len() <= MAX_SAMPLES);
+        assert!(samples.iter().all(|s| s.live_bytes == 123));
+        assert!(samples.windows(2).all(|w| w[0].t_s <= w[1].t_s));
     }
 }

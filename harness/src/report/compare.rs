@@ -2,28 +2,24 @@
 //! runs, with changes beyond the noise flagged.
 //!
 //! Cells are matched by [`Cell::key`] (workload, subject, threads, sweep
-//! point). For each matched pair where both cells succeeded, four metrics
-//! are compared as `ratio = new / base`:
+//! point). For each matched pair where both cells succeeded, these metrics
+//! are compared as `ratio = new / base` of their medians over repeats:
 //!
-//! | metric | better | noise bound |
+//! | metric | better | per-repeat values |
 //! | --- | --- | --- |
-//! | throughput (`ops_per_sec`) | higher | threshold, or the repeats' spread (below) |
-//! | alloc p99 latency | lower | threshold, and at least one clock reading (`clock.overhead_ns`) |
-//! | free p99 latency (local frees) | lower | as alloc p99 |
-//! | peak RSS | lower | threshold, and at least [`RSS_FLOOR_BYTES`] |
+//! | throughput | higher | each repeat's ops/s |
+//! | alloc p50, alloc p99 | lower | each repeat's percentile (clock overhead subtracted) |
+//! | free p99 (local frees, else remote) | lower | as alloc |
+//! | peak RSS | lower | each repeat's peak RSS |
 //!
-//! **Noise rule.** A relative change `|ratio − 1|` is flagged only when it
-//! exceeds the bound `max(threshold, K_SPREAD × spread)`, where `spread` is
-//! the larger of the two sides' relative run-to-run spread. The spread of
-//! one side is `(max − min) / median` of its `ops_per_sec_repeats`, and is
-//! only used when *both* sides have at least [`MIN_REPEATS`] repeats (with
-//! fewer, a range says little about the noise and the threshold alone
-//! applies). With [`K_SPREAD`] = 1 a flagged change is larger than the
-//! full min–max range of the noisier side, i.e. the medians moved further
-//! than the repeats scatter. Latency and RSS have no repeats, so the
-//! threshold alone applies, plus an absolute floor below which differences
-//! are measurement resolution (one clock reading for latency; page-level
-//! and thread-stack jitter for RSS).
+//! **Noise model.** A change is flagged only when it is beyond both the
+//! threshold and the measured noise: the median ratio is off 1 by more than
+//! the threshold, *and* the 95% percentile-bootstrap interval of the ratio
+//! of medians (resampling each side's repeats, fixed seed) excludes 1
+//! (`crate::stats::differs`). With one repeat per side there is no noise
+//! estimate and the threshold alone decides; the output says so. Latency
+//! changes smaller than the clock's resolution, and peak-RSS changes under
+//! [`RSS_FLOOR_BYTES`], are never flagged.
 //!
 //! **Verdicts per cell:** `Missing` when only one run has the cell,
 //! `Failed` when either side failed, else `Regression` if any metric got
@@ -36,14 +32,11 @@
 use serde::Serialize;
 
 use crate::report::{format_bytes, format_ns, format_ops, pct_change, subject_color};
-use crate::results::{Cell, CellMetrics, RunResults};
+use crate::results::{Cell, CellMetrics, RunMetrics, RunResults};
+use crate::stats;
 
 /// Default relative change flagged: 10%.
 pub const DEFAULT_THRESHOLD: f64 = 0.10;
-/// Repeats needed on both sides before their spread is trusted.
-pub const MIN_REPEATS: usize = 3;
-/// Multiplier on the relative min–max spread of the repeats.
-pub const K_SPREAD: f64 = 1.0;
 /// Peak RSS differences below this are not flagged.
 pub const RSS_FLOOR_BYTES: f64 = 1024.0 * 1024.0;
 
@@ -108,14 +101,16 @@ impl Verdict {
 #[serde(rename_all = "snake_case")]
 pub enum Metric {
     Throughput,
+    AllocP50,
     AllocP99,
     FreeP99,
     PeakRss,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 4] = [
+    pub const ALL: [Metric; 5] = [
         Metric::Throughput,
+        Metric::AllocP50,
         Metric::AllocP99,
         Metric::FreeP99,
         Metric::PeakRss,
@@ -124,6 +119,7 @@ impl Metric {
     pub fn name(self) -> &'static str {
         match self {
             Metric::Throughput => "throughput",
+            Metric::AllocP50 => "alloc p50",
             Metric::AllocP99 => "alloc p99",
             Metric::FreeP99 => "free p99",
             Metric::PeakRss => "peak RSS",
@@ -134,64 +130,61 @@ impl Metric {
         matches!(self, Metric::Throughput)
     }
 
-    fn value(self, m: &CellMetrics) -> Option<f64> {
+    /// The metric in one repeat; `None` where it was not measured or is
+    /// below the clock's resolution (not a number to compare).
+    fn of_run(self, r: &RunMetrics) -> Option<f64> {
+        let free = if r.latency.contains_key("free_local") {
+            "free_local"
+        } else {
+            "free_remote"
+        };
         let v = match self {
-            Metric::Throughput => m.ops_per_sec,
-            Metric::AllocP99 => p99(m, "alloc")?,
-            Metric::FreeP99 => p99(m, "free_local")?,
-            Metric::PeakRss => m.memory.peak_rss_bytes as f64,
+            Metric::Throughput => r.ops_per_sec,
+            Metric::AllocP50 => percentile(r, "alloc", 50.0)?,
+            Metric::AllocP99 => percentile(r, "alloc", 99.0)?,
+            Metric::FreeP99 => percentile(r, free, 99.0)?,
+            Metric::PeakRss => r.memory.peak_rss_bytes as f64,
         };
         (v.is_finite() && v > 0.0).then_some(v)
+    }
+
+    /// Every repeat's value (repeats without one are left out).
+    fn values(self, m: &CellMetrics) -> Vec<f64> {
+        m.runs.iter().filter_map(|r| self.of_run(r)).collect()
     }
 
     fn format(self, v: f64) -> String {
         match self {
             Metric::Throughput => format_ops(v),
-            Metric::AllocP99 | Metric::FreeP99 => format_ns(v),
+            Metric::AllocP50 | Metric::AllocP99 | Metric::FreeP99 => format_ns(v),
             Metric::PeakRss => format_bytes(v),
         }
     }
 }
 
-fn p99(m: &CellMetrics, kind: &str) -> Option<f64> {
-    let l = m.latency.get(kind)?;
-    if l.count == 0 {
-        return None;
-    }
-    l.percentiles
+fn percentile(r: &RunMetrics, kind: &str, p: f64) -> Option<f64> {
+    let l = r.latency.get(kind)?;
+    let q = l
+        .percentiles
         .iter()
-        .find(|p| (p.percentile - 99.0).abs() < 1e-9)
-        .or_else(|| l.distribution.iter().find(|p| p.percentile >= 99.0 - 1e-9))
-        .map(|p| p.ns)
-}
-
-/// Relative min–max spread of repeats, if there are enough of them.
-fn spread(repeats: &[f64]) -> Option<f64> {
-    if repeats.len() < MIN_REPEATS || repeats.iter().any(|v| !v.is_finite() || *v <= 0.0) {
-        return None;
-    }
-    let mut v = repeats.to_vec();
-    v.sort_by(f64::total_cmp);
-    let median = if v.len() % 2 == 1 {
-        v[v.len() / 2]
-    } else {
-        (v[v.len() / 2 - 1] + v[v.len() / 2]) / 2.0
-    };
-    Some((v[v.len() - 1] - v[0]) / median)
+        .find(|q| (q.percentile - p).abs() < 1e-9)?;
+    (!q.below_resolution).then_some(q.ns)
 }
 
 /// One metric of one cell in both runs.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Change {
     pub metric: Metric,
+    /// Medians over repeats.
     pub base: f64,
     pub new: f64,
     /// `new / base`.
     pub ratio: f64,
-    /// The relative change that had to be exceeded to flag it.
+    /// 95% bootstrap interval of the ratio, when both sides have more than
+    /// one repeat.
+    pub interval: Option<(f64, f64)>,
+    /// The threshold the ratio had to exceed.
     pub bound: f64,
-    /// Whether `bound` came from the repeats' spread (not the threshold).
-    pub bound_from_spread: bool,
     pub verdict: Verdict,
 }
 
@@ -233,7 +226,10 @@ fn label(r: &RunResults) -> String {
         .as_deref()
         .map(|c| format!(", commit {}", c.chars().take(12).collect::<String>()))
         .unwrap_or_default();
-    format!("{} on {}{commit}", r.started_at, r.environment.hostname)
+    format!(
+        "{} on {}{commit}, {} repeat(s)",
+        r.started_at, r.environment.hostname, r.repeats
+    )
 }
 
 fn compare_metric(
@@ -243,29 +239,22 @@ fn compare_metric(
     opts: &Options,
     latency_floor_ns: f64,
 ) -> Option<Change> {
-    let (b, n) = (metric.value(base)?, metric.value(new)?);
+    let (bv, nv) = (metric.values(base), metric.values(new));
+    let (b, n) = (stats::median(&bv)?, stats::median(&nv)?);
     let ratio = n / b;
     let rel = ratio - 1.0;
-    let mut bound = opts.threshold;
-    let mut from_spread = false;
-    if metric == Metric::Throughput {
-        if let (Some(sb), Some(sn)) = (
-            spread(&base.ops_per_sec_repeats),
-            spread(&new.ops_per_sec_repeats),
-        ) {
-            let s = K_SPREAD * sb.max(sn);
-            if s > bound {
-                bound = s;
-                from_spread = true;
-            }
-        }
-    }
+    let interval = if bv.len() > 1 && nv.len() > 1 {
+        stats::ratio_interval(&bv, &nv).map(|(_, lo, hi)| (lo, hi))
+    } else {
+        None
+    };
+    let beyond_noise = interval.is_none_or(|(lo, hi)| lo > 1.0 || hi < 1.0);
     let floor = match metric {
         Metric::Throughput => 0.0,
-        Metric::AllocP99 | Metric::FreeP99 => latency_floor_ns,
+        Metric::AllocP50 | Metric::AllocP99 | Metric::FreeP99 => latency_floor_ns,
         Metric::PeakRss => RSS_FLOOR_BYTES,
     };
-    let beyond = rel.abs() > bound && (n - b).abs() > floor;
+    let beyond = beyond_noise && rel.abs() > opts.threshold && (n - b).abs() > floor;
     let worse = if metric.higher_is_better() {
         rel < 0.0
     } else {
@@ -281,8 +270,8 @@ fn compare_metric(
         base: b,
         new: n,
         ratio,
-        bound,
-        bound_from_spread: from_spread,
+        interval,
+        bound: opts.threshold,
         verdict,
     })
 }
@@ -296,7 +285,11 @@ fn failure_note(c: &Cell) -> Option<String> {
 
 /// Compares every cell of `new` with the same cell of `base`.
 pub fn compare(base: &RunResults, new: &RunResults, opts: &Options) -> Comparison {
-    let latency_floor = base.clock.overhead_ns.max(new.clock.overhead_ns).max(0.0);
+    let latency_floor = base
+        .clock
+        .resolution_ns
+        .max(new.clock.resolution_ns)
+        .max(0.0);
     let mut keys: Vec<String> = base.cells.iter().map(|c| c.key()).collect();
     for c in &new.cells {
         let k = c.key();
@@ -440,7 +433,7 @@ impl Comparison {
 
     fn rule_text(&self) -> String {
         format!(
-            "A change is flagged when it exceeds {:.0}%, or, for throughput with ≥{MIN_REPEATS} repeats on both sides, {K_SPREAD}× the larger relative min–max spread of the repeats if that is wider. Latency changes under one clock reading and peak-RSS changes under {} are never flagged.",
+            "A change is flagged when the median ratio is off by more than {:.0}% and its 95% bootstrap interval (over the repeats of both runs) excludes 1; with a single repeat on a side there is no noise estimate and the threshold alone decides. Latency changes under the clock's resolution and peak-RSS changes under {} are never flagged.",
             self.options.threshold * 100.0,
             format_bytes(RSS_FLOOR_BYTES)
         )
@@ -452,6 +445,7 @@ impl Comparison {
             "cell".into(),
             "throughput base → new".into(),
             "Δ thr".into(),
+            "Δ alloc p50".into(),
             "Δ alloc p99".into(),
             "Δ free p99".into(),
             "Δ peak RSS".into(),
@@ -491,6 +485,7 @@ impl Comparison {
                 c.key.clone(),
                 thr,
                 delta(Metric::Throughput),
+                delta(Metric::AllocP50),
                 delta(Metric::AllocP99),
                 delta(Metric::FreeP99),
                 delta(Metric::PeakRss),
@@ -563,14 +558,14 @@ impl Comparison {
                             text: format!("{} → {}", m.format(x.base), m.format(x.new)),
                             // The bound is worth showing only where the
                             // repeats widened it beyond the threshold.
-                            change: if x.bound_from_spread {
-                                format!(
-                                    "{} (noise ±{:.1}%)",
+                            change: match x.interval {
+                                Some((lo, hi)) => format!(
+                                    "{} [{}, {}]",
                                     pct_change(x.relative()),
-                                    x.bound * 100.0
-                                )
-                            } else {
-                                pct_change(x.relative())
+                                    pct_change(lo - 1.0),
+                                    pct_change(hi - 1.0)
+                                ),
+                                None => format!("{} (no noise estimate)", pct_change(x.relative())),
                             },
                             class: match x.verdict {
                                 Verdict::Regression => "verdict-regression".into(),
@@ -612,15 +607,20 @@ mod tests {
     use crate::report::fixture;
     use crate::results::Outcome;
 
-    fn scale_throughput(r: &mut RunResults, key: &str, factor: f64) {
+    fn metrics_mut<'a>(r: &'a mut RunResults, key: &str) -> &'a mut CellMetrics {
         let c = r.cells.iter_mut().find(|c| c.key() == key).unwrap();
         let Outcome::Ok(m) = &mut c.outcome else {
             panic!("{key} is not a successful cell")
         };
-        m.ops_per_sec *= factor;
-        for v in m.ops_per_sec_repeats.iter_mut() {
-            *v *= factor;
+        m
+    }
+
+    fn scale_throughput(r: &mut RunResults, key: &str, factor: f64) {
+        let m = metrics_mut(r, key);
+        for run in m.runs.iter_mut() {
+            run.ops_per_sec *= factor;
         }
+        m.ops_per_sec = stats::estimate(&m.rates());
     }
 
     fn cell<'a>(c: &'a Comparison, key: &str) -> &'a CellComparison {
@@ -687,13 +687,11 @@ mod tests {
         let base = fixture::run_results();
         let mut new = base.clone();
         let key = "larson-small/system/t2";
-        let c = new.cells.iter_mut().find(|c| c.key() == key).unwrap();
-        let Outcome::Ok(m) = &mut c.outcome else {
-            panic!()
-        };
-        m.memory.peak_rss_bytes *= 2;
-        for p in m.latency.get_mut("alloc").unwrap().percentiles.iter_mut() {
-            p.ns *= 0.5;
+        for run in metrics_mut(&mut new, key).runs.iter_mut() {
+            run.memory.peak_rss_bytes *= 2;
+            for p in run.latency.get_mut("alloc").unwrap().percentiles.iter_mut() {
+                p.ns *= 0.5;
+            }
         }
         let cmp = compare(&base, &new, &Options::default());
         let cc = cell(&cmp, key);
@@ -705,27 +703,24 @@ mod tests {
     }
 
     #[test]
-    fn changes_inside_the_repeat_spread_are_not_flagged() {
+    fn changes_inside_the_noise_are_not_flagged() {
         let key = "larson-small/tcache/t2";
         let mut base = fixture::run_results();
-        // Noisy repeats on both sides: ±20% around the median.
-        let c = base.cells.iter_mut().find(|c| c.key() == key).unwrap();
-        let Outcome::Ok(m) = &mut c.outcome else {
-            panic!()
-        };
-        let med = m.ops_per_sec;
-        m.ops_per_sec_repeats = vec![med * 0.8, med, med * 1.2];
+        // Noisy repeats: ±20% around the median.
+        {
+            let m = metrics_mut(&mut base, key);
+            let med = m.ops_per_sec.median;
+            for (run, f) in m.runs.iter_mut().zip([0.8, 1.0, 1.2]) {
+                run.ops_per_sec = med * f;
+            }
+        }
         let mut new = base.clone();
         scale_throughput(&mut new, key, 0.85);
         let cmp = compare(&base, &new, &Options::default());
         let ch = &cell(&cmp, key).changes[0];
-        assert_eq!(
-            ch.verdict,
-            Verdict::Unchanged,
-            "15% drop inside a 40% spread"
-        );
-        assert!(ch.bound_from_spread);
-        assert!((ch.bound - 0.4).abs() < 1e-9);
+        assert_eq!(ch.verdict, Verdict::Unchanged, "15% drop inside ±20% noise");
+        let (lo, hi) = ch.interval.expect("three repeats a side");
+        assert!(lo < 1.0 && hi > 0.85, "{lo} {hi}");
 
         // The same drop with tight repeats is flagged.
         let tight = fixture::run_results();
@@ -734,18 +729,16 @@ mod tests {
         let cmp = compare(&tight, &slowed, &Options::default());
         assert_eq!(cell(&cmp, key).verdict, Verdict::Regression);
 
-        // With fewer than MIN_REPEATS repeats the threshold alone applies.
-        let mut few = base.clone();
-        let mut few_new = new.clone();
-        for r in [&mut few, &mut few_new] {
-            let c = r.cells.iter_mut().find(|c| c.key() == key).unwrap();
-            let Outcome::Ok(m) = &mut c.outcome else {
-                panic!()
-            };
-            m.ops_per_sec_repeats.truncate(2);
+        // With one repeat a side there is no noise estimate: the threshold
+        // alone decides.
+        let mut one = base.clone();
+        let mut one_new = new.clone();
+        for r in [&mut one, &mut one_new] {
+            metrics_mut(r, key).runs.truncate(1);
         }
-        let cmp = compare(&few, &few_new, &Options::default());
+        let cmp = compare(&one, &one_new, &Options::default());
         assert_eq!(cell(&cmp, key).verdict, Verdict::Regression);
+        assert!(cell(&cmp, key).changes[0].interval.is_none());
     }
 
     #[test]

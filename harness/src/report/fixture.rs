@@ -15,9 +15,10 @@ use std::collections::BTreeMap;
 
 use crate::results::{
     Accounting, Cell, CellMetrics, ClassRow, ClockInfo, Environment, Failure, FailureKind,
-    GilCounters, Latency, Memory, OpCounts, Outcome, Percentile, RssSample, RunResults, Sampling,
-    Verification, SCHEMA_VERSION,
+    Fragmentation, GilCounters, Latency, Load, Memory, OpCounts, Outcome, Percentile, RssSample,
+    RunMetrics, RunResults, Sampling, Verification, SCHEMA_VERSION,
 };
+use crate::stats;
 
 /// Subjects in the fixture.
 pub const SUBJECTS: &[&str] = &["gil", "tcache", "sharded", "system", "jemalloc", "null"];
@@ -68,18 +69,21 @@ fn distribution(base_ns: f64, slope: f64) -> (Vec<Percentile>, Vec<Percentile>, 
         dist.push(Percentile {
             percentile: p,
             ns: at(p),
+            below_resolution: false,
         });
         i += 1;
     }
     dist.push(Percentile {
         percentile: 100.0,
         ns: at(100.0),
+        below_resolution: false,
     });
     let fixed = [50.0, 75.0, 90.0, 95.0, 99.0, 99.9, 99.99, 100.0]
         .iter()
         .map(|&p| Percentile {
             percentile: p,
             ns: at(p),
+            below_resolution: base_ns < 5.0 && p <= 50.0,
         })
         .collect();
     (fixed, dist, at(100.0))
@@ -171,7 +175,7 @@ fn metrics(subject: &str, workload: &str, threads: usize) -> CellMetrics {
     let speedup = (threads as f64).powf(eff);
     let median = single * speedup * wl_factor;
     let spread = 0.02;
-    let repeats = vec![
+    let repeats = [
         median * (1.0 - spread),
         median,
         median * (1.0 + spread * 0.5),
@@ -280,6 +284,7 @@ fn metrics(subject: &str, workload: &str, threads: usize) -> CellMetrics {
             RssSample {
                 t_s: x * total_s,
                 rss_bytes: rss.round() as u64,
+                live_bytes: (level * requested_peak as f64) as u64,
             }
         })
         .collect();
@@ -290,12 +295,17 @@ fn metrics(subject: &str, workload: &str, threads: usize) -> CellMetrics {
         reference_stats.insert("mapped".to_string(), held as u64 + (2.0 * MIB) as u64);
     }
     let allocs = ops / 2;
-    CellMetrics {
+    let run = RunMetrics {
         ops,
+        ops_per_thread,
         duration_s,
         ops_per_sec: median,
-        ops_per_sec_repeats: repeats,
-        warmup_ops: ops / 10,
+        cpu_user_s: duration_s * t.min(2.0) * 0.97,
+        cpu_sys_s: duration_s * 0.01,
+        worker_cpu_s: duration_s * t.min(2.0) * 0.95,
+        probe_ops_per_sec: median * 0.98,
+        warmup_ops: ops_per_thread / 10,
+        cycle_ops: 262_144,
         counts: OpCounts {
             allocs,
             frees_local: if workload == "producer-consumer" {
@@ -311,29 +321,75 @@ fn metrics(subject: &str, workload: &str, threads: usize) -> CellMetrics {
             reallocs: 0,
             bytes_requested: allocs * 48,
         },
-        latency: lat,
+        latency: lat.clone(),
         sampling: Sampling {
             one_in: 16,
-            overhead: Some(0.03),
-            requested_one_in: 1,
-            overhead_at_requested: Some(0.9),
+            ops_per_thread: ops_per_thread / 4,
+            perturbation: Some(0.12),
         },
         memory: Memory {
             rss_timeline,
             rss_baseline_bytes: baseline,
             peak_rss_bytes: peak_rss,
             rss_after_drain_bytes: after,
-            requested_peak_bytes: requested_peak,
-            fragmentation,
+            requested_live_bytes: requested_peak,
+            rss_at_end_bytes: peak_rss,
+            fragmentation: Fragmentation {
+                ratio: fragmentation,
+                note: fragmentation
+                    .is_none()
+                    .then(|| "no bytes requested live".to_string()),
+                own_ratio: accounting_at_peak
+                    .as_ref()
+                    .map(|a| a.mapped as f64 / requested_peak.max(1) as f64),
+            },
             accounting_at_peak,
             accounting_at_end,
-            reference_stats,
+            own_counters: reference_stats,
         },
         verification: Verification {
             enabled: true,
+            ops_per_thread: 262_144,
             blocks_checked: allocs,
         },
         gil,
+        load: Load {
+            loadavg_start: Some(0.4),
+            loadavg_end: Some(1.1),
+            steal_fraction: Some(0.0),
+            others_busy_fraction: Some(0.02),
+            pinned: false,
+        },
+        drained_blocks: 1000,
+        clock: ClockInfo {
+            source: "tsc".into(),
+            ns_per_tick: 0.4167,
+            overhead_ns: 9.0,
+            resolution_ns: 2.0,
+        },
+        subject_params: BTreeMap::new(),
+    };
+    let runs: Vec<RunMetrics> = repeats
+        .iter()
+        .map(|&rate| RunMetrics {
+            ops_per_sec: rate,
+            duration_s: ops as f64 / rate,
+            ..run.clone()
+        })
+        .collect();
+    let est =
+        |f: &dyn Fn(&RunMetrics) -> f64| stats::estimate(&runs.iter().map(f).collect::<Vec<_>>());
+    CellMetrics {
+        ops_per_sec: est(&|r| r.ops_per_sec),
+        ns_per_op: est(&|r| t * 1e9 / r.ops_per_sec),
+        ops_per_cpu_sec: est(&|r| r.ops as f64 / r.worker_cpu_s),
+        above_floor_ns_per_op: None,
+        below_floor: false,
+        peak_rss_bytes: est(&|r| r.memory.peak_rss_bytes as f64),
+        fragmentation: fragmentation.map(|f| stats::estimate(&[f * 0.99, f, f * 1.01])),
+        latency: lat,
+        subject_params: BTreeMap::new(),
+        runs,
     }
 }
 
@@ -402,13 +458,18 @@ pub fn run_results() -> RunResults {
             profile: "release".into(),
             git_commit: Some("0123456789abcdef0123456789abcdef01234567".into()),
             crate_versions,
+            ..Default::default()
         },
         clock: ClockInfo {
             source: "tsc".into(),
             ns_per_tick: 0.4167,
             overhead_ns: 9.0,
+            resolution_ns: 2.0,
         },
+        repeats: 3,
+        floors: Vec::new(),
         cells,
+        partial: false,
     }
 }
 
@@ -421,7 +482,9 @@ mod tests {
         let r = run_results();
         let mut checked = 0;
         for c in &r.cells {
-            let Some(m) = c.metrics() else { continue };
+            let Some(m) = c.metrics().and_then(|m| m.representative()) else {
+                continue;
+            };
             for a in [&m.memory.accounting_at_peak, &m.memory.accounting_at_end]
                 .into_iter()
                 .flatten()

@@ -45,7 +45,7 @@ pub fn headlines(r: &RunResults) -> Vec<String> {
                 .subjects()
                 .into_iter()
                 .filter(|s| *s != "null")
-                .filter_map(|s| Some((s, g.metrics(s, t)?.ops_per_sec)))
+                .filter_map(|s| Some((s, g.metrics(s, t)?.ops_per_sec.median)))
                 .max_by(|a, b| a.1.total_cmp(&b.1))?;
             Some(format!("{}: {s} {} at {t} threads", g.title(), ops(v)))
         })

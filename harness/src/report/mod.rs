@@ -374,9 +374,8 @@ mod tests {
                 c.subject = "an-allocator-with-a-long-name".into();
                 if let crate::results::Outcome::Ok(m) = &mut c.outcome {
                     m.latency.clear();
-                    m.memory = Default::default();
-                    m.ops_per_sec = 0.0;
-                    m.ops_per_sec_repeats.clear();
+                    m.runs.clear();
+                    m.ops_per_sec = Default::default();
                 }
             } else {
                 c.outcome = crate::results::Outcome::Failed(crate::results::Failure {

@@ -32,8 +32,8 @@ pub fn throughput(g: &Group) -> SectionView {
     let mut all = Vec::new();
     for c in &g.cells {
         if let Some(m) = c.metrics() {
-            all.push(m.ops_per_sec);
-            all.extend(m.ops_per_sec_repeats.iter().copied());
+            all.push(m.ops_per_sec.median);
+            all.push(m.ops_per_sec.high);
         }
     }
     let unit = throughput_unit(all.iter().copied().fold(0.0, f64::max));
@@ -49,15 +49,11 @@ pub fn throughput(g: &Group) -> SectionView {
         s.dots = true;
         for &t in &threads {
             if let Some(m) = g.metrics(subject, t) {
-                s.points.push((t as f64, m.ops_per_sec / unit.div));
-                if m.ops_per_sec_repeats.len() > 1 {
-                    let lo = m
-                        .ops_per_sec_repeats
-                        .iter()
-                        .copied()
-                        .fold(f64::INFINITY, f64::min);
-                    let hi = m.ops_per_sec_repeats.iter().copied().fold(0.0, f64::max);
-                    s.ranges.push((t as f64, lo / unit.div, hi / unit.div));
+                let e = m.ops_per_sec;
+                s.points.push((t as f64, e.median / unit.div));
+                if e.n > 1 {
+                    s.ranges
+                        .push((t as f64, e.low / unit.div, e.high / unit.div));
                 }
             }
         }
@@ -69,10 +65,10 @@ pub fn throughput(g: &Group) -> SectionView {
         .iter()
         .filter_map(|&t| {
             let m = g.metrics("null", t)?;
-            (m.ops_per_sec > 0.0).then(|| {
+            (m.ops_per_sec.median > 0.0).then(|| {
                 format!(
                     "{} at {t} thread{}",
-                    ns(t as f64 * 1e9 / m.ops_per_sec),
+                    ns(m.ns_per_op.median),
                     if t == 1 { "" } else { "s" }
                 )
             })
@@ -90,7 +86,7 @@ pub fn throughput(g: &Group) -> SectionView {
         ));
     }
     if series.iter().any(|s| !s.ranges.is_empty()) {
-        notes.push("Vertical bars: min–max over repeats; points: the median.".into());
+        notes.push("Vertical bars: the interval of the median over repeats (95% from 6 repeats on, else the range of the repeats); points: the median.".into());
     }
     for &t in &threads {
         notes.extend(g.failures_at(t));
@@ -278,11 +274,17 @@ pub fn latency(g: &Group) -> SectionView {
         }
         notes.extend(g.failures_at(t));
     }
-    if let Some(m) = g.cells.iter().find_map(|c| c.metrics()) {
-        if m.sampling.one_in > 1 {
+    if let Some(r) = g
+        .cells
+        .iter()
+        .find_map(|c| c.metrics().and_then(|m| m.representative()))
+    {
+        if r.sampling.one_in > 0 {
             notes.push(format!(
-                "One operation in {} was timed; each latency includes one clock reading.",
-                m.sampling.one_in
+                "One operation in {} on average was timed, at random intervals, in a latency pass of its own; the clock's overhead ({} per reading pair) is subtracted, and percentiles closer to it than its resolution ({}) are marked as below resolution.",
+                r.sampling.one_in,
+                ns(r.clock.overhead_ns),
+                ns(r.clock.resolution_ns)
             ));
         }
     }
@@ -317,10 +319,10 @@ pub fn memory(g: &Group) -> SectionView {
     let mut rows = Vec::new();
     let mut max_rss: f64 = 0.0;
     for subject in g.subjects() {
-        let Some(m) = g.metrics(subject, t) else {
+        let Some(r) = g.metrics(subject, t).and_then(|m| m.representative()) else {
             continue;
         };
-        let mem = &m.memory;
+        let mem = &r.memory;
         let last_t = mem.rss_timeline.last().map(|s| s.t_s).unwrap_or(0.0);
         rows.push(vec![
             subject.to_string(),
@@ -332,7 +334,7 @@ pub fn memory(g: &Group) -> SectionView {
             bytes(mem.rss_baseline_bytes as f64),
             bytes(mem.peak_rss_bytes as f64),
             bytes(mem.rss_after_drain_bytes as f64),
-            bytes(mem.requested_peak_bytes as f64),
+            bytes(mem.requested_live_bytes as f64),
         ]);
         if mem.rss_timeline.is_empty() || last_t <= 0.0 {
             continue;
@@ -403,7 +405,7 @@ pub fn memory(g: &Group) -> SectionView {
         charts,
         notes,
         table: (!rows.is_empty()).then(|| MiniTable {
-            head: ["subject", "sampled for", "baseline", "peak RSS", "after drain", "requested peak"]
+            head: ["subject", "sampled for", "baseline", "peak RSS", "after drain", "requested live at end"]
                 .map(String::from)
                 .to_vec(),
             rows,
@@ -430,10 +432,13 @@ pub fn fragmentation(g: &Group) -> SectionView {
         let Some(m) = g.metrics(subject, t) else {
             continue;
         };
+        let Some(r) = m.representative() else {
+            continue;
+        };
         let color = palette::color(subject).to_string();
         for (phase, acct) in [
-            ("at peak", &m.memory.accounting_at_peak),
-            ("after drain", &m.memory.accounting_at_end),
+            ("at peak", &r.memory.accounting_at_peak),
+            ("after drain", &r.memory.accounting_at_end),
         ] {
             let Some(a) = acct else { continue };
             let vals = [
@@ -459,7 +464,7 @@ pub fn fragmentation(g: &Group) -> SectionView {
                 note: bytes(a.mapped as f64),
             });
         }
-        if let Some(f) = m.memory.fragmentation.filter(|f| f.is_finite()) {
+        if let Some(f) = m.fragmentation.map(|e| e.median).filter(|f| f.is_finite()) {
             ratio_bars.push(Bar {
                 label: subject.to_string(),
                 swatch: Some(color.clone()),

@@ -1,35 +1,66 @@
 //! The terminal summary printed at the end of a run.
 //!
-//! One row per cell, in run order: throughput, throughput with the harness's
-//! own cost taken out (using the `null` subject's cell at the same workload,
-//! threads and sweep point, when the run has one), alloc and free latency
-//! percentiles, peak RSS, fragmentation and status; then each failed cell
-//! with its reason. A thread count above the machine's logical cores is
-//! marked, since oversubscribed cells measure the scheduler as much as the
-//! allocator.
+//! One row per cell, in run order: throughput (median over repeats) with
+//! its spread, the time per operation and the part of it above the floor
+//! (the `null` subject at the same configuration: poolbench's own cost),
+//! alloc and free latency percentiles (clock overhead subtracted; `<res`
+//! when below the clock's resolution), peak RSS, fragmentation, and
+//! status. `best` marks the fastest subject of a configuration only when
+//! it beats the runner-up beyond the noise; `<floor` marks a subject that
+//! ran faster than `null` beyond the noise (a figure that measures the
+//! harness, or a broken subject); `load` a cell during which the machine
+//! was busy. Failed cells follow with their reasons.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::results::{Cell, CellMetrics, Outcome, RunResults};
+use crate::stats;
 
-/// The smallest share of an op's time that must remain once the null
-/// subject's cost is taken out for the adjusted throughput to be shown.
-pub const ADJUST_MIN_SHARE: f64 = 0.1;
+/// The relative difference "best" must exceed over the runner-up, on top
+/// of the noise.
+pub const BEST_THRESHOLD: f64 = 0.05;
 
-/// The subject whose cells measure the harness's own cost per operation.
-pub const NULL_SUBJECT: &str = "null";
+/// The cell of each configuration that is fastest beyond the noise.
+pub fn best_cells(results: &RunResults) -> Vec<String> {
+    let mut by_config: BTreeMap<String, Vec<&Cell>> = BTreeMap::new();
+    for c in &results.cells {
+        if c.metrics().is_some() && c.subject != crate::results::FLOOR_SUBJECT {
+            by_config.entry(c.config_key()).or_default().push(c);
+        }
+    }
+    let mut best = Vec::new();
+    for cells in by_config.values() {
+        let mut ranked: Vec<(&Cell, &CellMetrics)> = cells
+            .iter()
+            .filter_map(|c| Some((*c, c.metrics()?)))
+            .collect();
+        if ranked.len() < 2 {
+            continue;
+        }
+        ranked.sort_by(|a, b| b.1.ops_per_sec.median.total_cmp(&a.1.ops_per_sec.median));
+        let (top, second) = (ranked[0], ranked[1]);
+        if stats::differs(&second.1.rates(), &top.1.rates(), BEST_THRESHOLD).is_some() {
+            best.push(top.0.key());
+        }
+    }
+    best
+}
 
 /// Renders the summary table and the list of failures.
 pub fn render(results: &RunResults) -> String {
     let cores = results.environment.logical_cores;
     let any_sweep = results.cells.iter().any(|c| !c.sweep.is_empty());
+    let best = best_cells(results);
     let mut header = vec!["workload", "subject", "thr"];
     if any_sweep {
         header.push("sweep");
     }
     header.extend([
         "Mops/s",
-        "adj Mops/s",
+        "±%",
+        "ns/op",
+        "above floor",
         "alloc p50",
         "alloc p99",
         "free p99",
@@ -39,6 +70,7 @@ pub fn render(results: &RunResults) -> String {
     ]);
     let mut rows: Vec<Vec<String>> = Vec::new();
     let mut oversubscribed = false;
+    let mut any_load = false;
     for c in &results.cells {
         let mut row = vec![c.workload.clone(), c.subject.clone()];
         let over = cores > 0 && c.threads > cores;
@@ -55,26 +87,40 @@ pub fn render(results: &RunResults) -> String {
         }
         match &c.outcome {
             Outcome::Ok(m) => {
-                row.push(format!("{:.2}", m.ops_per_sec / 1e6));
-                row.push(match null_adjusted(c, m, results) {
-                    None => "-".into(),
-                    Some(Adjusted::Rate(mops)) => format!("{mops:.2}"),
-                    Some(Adjusted::NearNull) => "~null".into(),
-                    Some(Adjusted::BelowNull) => "<null".into(),
+                row.push(format!("{:.2}", m.ops_per_sec.median / 1e6));
+                row.push(if m.ops_per_sec.n > 1 {
+                    format!("{:.0}", 50.0 * stats::relative_spread(&m.ops_per_sec))
+                } else {
+                    "-".into()
                 });
+                row.push(format!("{:.2}", m.ns_per_op.median));
+                row.push(
+                    m.above_floor_ns_per_op
+                        .map_or("-".into(), |e| format!("{:.2}", e.median)),
+                );
                 row.push(percentile_ns(m, "alloc", 50.0));
                 row.push(percentile_ns(m, "alloc", 99.0));
                 row.push(free_p99(m));
-                row.push(bytes(m.memory.peak_rss_bytes));
+                row.push(bytes(m.peak_rss_bytes.median as u64));
                 row.push(
-                    m.memory
-                        .fragmentation
-                        .map_or("-".into(), |f| format!("{f:.2}")),
+                    m.fragmentation
+                        .map_or("-".into(), |f| format!("{:.2}", f.median)),
                 );
-                row.push("ok".into());
+                let mut status = vec!["ok"];
+                if best.contains(&c.key()) {
+                    status.push("best");
+                }
+                if m.below_floor {
+                    status.push("<floor");
+                }
+                if m.runs.iter().any(|r| r.load.high()) {
+                    status.push("load");
+                    any_load = true;
+                }
+                row.push(status.join(" "));
             }
             Outcome::Failed(f) => {
-                row.extend(vec!["-".to_string(); 7]);
+                row.extend(vec!["-".to_string(); 9]);
                 row.push(format!("FAILED ({})", kind_name(f.kind)));
             }
         }
@@ -82,11 +128,39 @@ pub fn render(results: &RunResults) -> String {
     }
 
     let mut out = table(&header, &rows);
+    let n = results.repeats;
     let _ = writeln!(
         out,
-        "latencies in ns; adj Mops/s = throughput with the null subject's per-op cost subtracted \
-         (~null: under a tenth of the op's time is the allocator's own; <null: faster than null)"
+        "medians of {n} repeat(s); ±% = half the interval over the median ({}); ns/op = wall time per \
+         operation per thread; above floor = ns/op minus the null subject's (poolbench's own cost) at \
+         the same configuration; latencies in ns with the clock's overhead subtracted (<res: below its \
+         resolution); best = fastest beyond the noise and {:.0}%",
+        if n >= 6 { "95% interval" } else { "the range of the repeats" },
+        BEST_THRESHOLD * 100.0
     );
+    for f in &results.floors {
+        let _ = writeln!(
+            out,
+            "floor {} t{}: {:.2} ns/op",
+            f.workload, f.threads, f.ns_per_op.median
+        );
+    }
+    if results
+        .cells
+        .iter()
+        .any(|c| c.metrics().is_some_and(|m| m.below_floor))
+    {
+        let _ = writeln!(
+            out,
+            "<floor: faster than the null subject beyond the noise: that figure measures the harness, not the allocator"
+        );
+    }
+    if any_load {
+        let _ = writeln!(
+            out,
+            "load: the machine was busy (steal or other processes) during at least one repeat of that cell"
+        );
+    }
     if oversubscribed {
         let _ = writeln!(out, "* more threads than the {cores} logical cores: oversubscribed, the scheduler is measured too");
     }
@@ -111,46 +185,6 @@ pub fn render(results: &RunResults) -> String {
     out
 }
 
-/// Throughput once the harness's own cost is taken out.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Adjusted {
-    /// Mops/s of the subject's own share of each op.
-    Rate(f64),
-    /// The subject's own share is under [`ADJUST_MIN_SHARE`] of the op's
-    /// time: not separable from run-to-run noise.
-    NearNull,
-    /// The subject ran faster than null: null's cost (for example page
-    /// faults on never-reused memory) is not a floor for this workload.
-    BelowNull,
-}
-
-/// `None` when no matching null cell ran (or this is the null cell).
-fn null_adjusted(cell: &Cell, m: &CellMetrics, results: &RunResults) -> Option<Adjusted> {
-    if cell.subject == NULL_SUBJECT || m.ops_per_sec <= 0.0 {
-        return None;
-    }
-    let null = results.cells.iter().find(|n| {
-        n.subject == NULL_SUBJECT
-            && n.workload == cell.workload
-            && n.threads == cell.threads
-            && n.sweep == cell.sweep
-    })?;
-    let null_rate = null.metrics()?.ops_per_sec;
-    if null_rate <= 0.0 {
-        return None;
-    }
-    let total_ns = 1e9 / m.ops_per_sec;
-    let own_ns = total_ns - 1e9 / null_rate;
-    Some(if own_ns <= 0.0 {
-        Adjusted::BelowNull
-    } else if own_ns < ADJUST_MIN_SHARE * total_ns {
-        // Its reciprocal would be a meaningless huge rate.
-        Adjusted::NearNull
-    } else {
-        Adjusted::Rate(1e3 / own_ns)
-    })
-}
-
 /// Local frees' p99, or remote frees' when a workload frees only remotely
 /// (xmalloc): the free path the workload exercised.
 fn free_p99(m: &CellMetrics) -> String {
@@ -170,7 +204,13 @@ fn percentile_ns(m: &CellMetrics, kind: &str, p: f64) -> String {
                 .iter()
                 .find(|q| (q.percentile - p).abs() < 1e-9)
         })
-        .map_or("-".into(), |q| format!("{:.0}", q.ns))
+        .map_or("-".into(), |q| {
+            if q.below_resolution {
+                "<res".into()
+            } else {
+                format!("{:.0}", q.ns)
+            }
+        })
 }
 
 fn kind_name(k: crate::results::FailureKind) -> String {
@@ -207,7 +247,6 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
             *w = (*w).max(c.chars().count());
         }
     }
-    // Columns after subject/threads/sweep hold numbers, except status.
     let numeric = |i: usize| {
         let h = header[i];
         !matches!(h, "workload" | "subject" | "sweep" | "status")
@@ -247,7 +286,6 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 mod tests {
     use super::*;
     use crate::results::*;
-    use std::collections::BTreeMap;
 
     fn cell(subject: &str, threads: usize, outcome: Outcome) -> Cell {
         Cell {
@@ -260,49 +298,61 @@ mod tests {
         }
     }
 
-    fn ok(rate: f64) -> Outcome {
-        let mut m = CellMetrics {
-            ops_per_sec: rate,
-            ..Default::default()
-        };
+    fn ok(rates: &[f64]) -> Outcome {
+        let runs = rates
+            .iter()
+            .map(|&r| RunMetrics {
+                ops: 1000,
+                ops_per_sec: r,
+                ..Default::default()
+            })
+            .collect();
+        let mut m = crate::cli::repeats::merge(runs, 1);
         m.latency.insert(
             "alloc".into(),
             Latency {
                 percentiles: vec![
                     Percentile {
                         percentile: 50.0,
-                        ns: 21.0,
+                        ns: 1.0,
+                        below_resolution: true,
                     },
                     Percentile {
                         percentile: 99.0,
                         ns: 480.0,
+                        below_resolution: false,
                     },
                 ],
                 ..Default::default()
             },
         );
-        m.memory.peak_rss_bytes = 3 << 20;
+        m.peak_rss_bytes.median = (3 << 20) as f64;
         Outcome::Ok(Box::new(m))
     }
 
     fn results(cells: Vec<Cell>) -> RunResults {
-        RunResults {
+        let mut r = RunResults {
             schema_version: SCHEMA_VERSION,
             poolbench_version: "0".into(),
             started_at: String::new(),
             finished_at: String::new(),
             command: vec![],
+            repeats: 3,
             environment: Environment {
                 logical_cores: 2,
                 ..Default::default()
             },
             clock: ClockInfo::default(),
+            floors: vec![],
             cells,
-        }
+            partial: false,
+        };
+        crate::cli::repeats::attach_floors(&mut r);
+        r
     }
 
     #[test]
-    fn table_has_rows_null_adjustment_and_failures() {
+    fn table_has_rows_floor_and_failures() {
         let failed = Outcome::Failed(Failure {
             kind: FailureKind::Signal,
             reason: "killed by signal 11 (SIGSEGV)".into(),
@@ -311,19 +361,21 @@ mod tests {
             stderr_tail: String::new(),
         });
         // null at 100 Mops/s = 10 ns/op; system at 50 Mops/s = 20 ns/op:
-        // 10 ns/op of its own, i.e. 100 Mops/s adjusted.
+        // 10 ns/op above the floor.
         let r = results(vec![
-            cell("system", 1, ok(50e6)),
-            cell("null", 1, ok(100e6)),
+            cell("system", 1, ok(&[50e6, 49e6, 51e6])),
+            cell("null", 1, ok(&[100e6, 99e6, 101e6])),
             cell("gil", 4, failed),
         ]);
         let s = render(&r);
         let system = s.lines().find(|l| l.contains(" system ")).unwrap();
-        assert!(system.contains("50.00") && system.contains("100.00"), "{s}");
+        assert!(system.contains("50.00") && system.contains("20.00"), "{s}");
+        assert!(system.contains(" 10.00 "), "{s}");
         assert!(
-            system.contains("21") && system.contains("480") && system.contains("3.0 MiB"),
+            system.contains("<res") && system.contains("480") && system.contains("3.0 MiB"),
             "{s}"
         );
+        assert!(s.contains("floor larson t1: 10.00 ns/op"), "{s}");
         assert!(s.contains("FAILED (signal)"), "{s}");
         assert!(
             s.contains("larson/gil/t4: killed by signal 11 (SIGSEGV)"),
@@ -333,18 +385,23 @@ mod tests {
     }
 
     #[test]
-    fn subjects_near_or_below_null_get_no_adjusted_rate() {
+    fn best_only_beyond_the_noise_and_below_floor_is_flagged() {
         let r = results(vec![
-            cell("system", 1, ok(100e6)),
-            cell("null", 1, ok(50e6)),
+            cell("a", 1, ok(&[50e6, 51e6, 49e6, 50e6, 52e6])),
+            cell("b", 1, ok(&[30e6, 31e6, 29e6, 30e6, 32e6])),
+            cell("null", 1, ok(&[40e6, 41e6, 39e6, 40e6, 42e6])),
         ]);
-        assert!(render(&r).contains("<null"));
-        // 10.5 ns/op against null's 10 ns/op: 0.5 ns is under a tenth.
-        let r = results(vec![
-            cell("system", 1, ok(95e6)),
-            cell("null", 1, ok(100e6)),
+        assert_eq!(best_cells(&r), ["larson/a/t1"]);
+        let s = render(&r);
+        assert!(
+            s.lines().any(|l| l.contains(" a ") && l.contains("<floor")),
+            "{s}"
+        );
+        let close = results(vec![
+            cell("a", 1, ok(&[50e6, 40e6, 60e6])),
+            cell("b", 1, ok(&[48e6, 38e6, 58e6])),
         ]);
-        assert!(render(&r).contains("~null"));
+        assert!(best_cells(&close).is_empty());
     }
 
     #[test]
@@ -353,6 +410,7 @@ mod tests {
             percentiles: vec![Percentile {
                 percentile: 99.0,
                 ns,
+                below_resolution: false,
             }],
             ..Default::default()
         };

@@ -28,13 +28,8 @@ struct Metric {
 }
 
 fn spread(m: &CellMetrics) -> Option<f64> {
-    let r = &m.ops_per_sec_repeats;
-    if r.len() < 2 || m.ops_per_sec <= 0.0 {
-        return None;
-    }
-    let lo = r.iter().copied().fold(f64::INFINITY, f64::min);
-    let hi = r.iter().copied().fold(0.0, f64::max);
-    Some((hi - lo) / m.ops_per_sec)
+    let e = &m.ops_per_sec;
+    (e.n >= 2 && e.median > 0.0).then(|| crate::stats::relative_spread(e))
 }
 
 fn lat(m: &CellMetrics, kind: &str, p: f64) -> Option<f64> {
@@ -46,7 +41,7 @@ fn pos(v: u64) -> Option<f64> {
 }
 
 fn gil_contended(m: &CellMetrics) -> Option<f64> {
-    let g = m.gil.as_ref()?;
+    let g = m.representative()?.gil.as_ref()?;
     (g.acquisitions > 0).then(|| g.contended as f64 / g.acquisitions as f64)
 }
 
@@ -59,7 +54,7 @@ fn metrics_for(g: &Group) -> Vec<Metric> {
         Metric {
             name: "throughput",
             better: Better::Higher,
-            value: |m| Some(m.ops_per_sec).filter(|v| *v > 0.0),
+            value: |m| Some(m.ops_per_sec.median).filter(|v| *v > 0.0),
             // Replaced below with the table's unit.
             fmt: sig3,
         },
@@ -113,7 +108,7 @@ fn metrics_for(g: &Group) -> Vec<Metric> {
     if g.cells
         .iter()
         .filter_map(|c| c.metrics())
-        .any(|m| m.gil.is_some())
+        .any(|m| m.runs.iter().any(|r| r.gil.is_some()))
     {
         v.push(Metric {
             name: "GIL contended",
@@ -126,19 +121,19 @@ fn metrics_for(g: &Group) -> Vec<Metric> {
         Metric {
             name: "peak RSS",
             better: Better::Lower,
-            value: |m| pos(m.memory.peak_rss_bytes),
+            value: |m| pos(m.peak_rss_bytes.median as u64),
             fmt: bytes,
         },
         Metric {
             name: "after drain",
             better: Better::Lower,
-            value: |m| pos(m.memory.rss_after_drain_bytes),
+            value: |m| pos(m.representative()?.memory.rss_after_drain_bytes),
             fmt: bytes,
         },
         Metric {
             name: "fragmentation",
             better: Better::Lower,
-            value: |m| m.memory.fragmentation.filter(|f| f.is_finite()),
+            value: |m| m.fragmentation.map(|e| e.median).filter(|f| f.is_finite()),
             fmt: format::times,
         },
     ]);
@@ -162,7 +157,7 @@ pub fn summary(g: &Group, logical_cores: usize) -> TableView {
         .cells
         .iter()
         .filter_map(|c| c.metrics())
-        .map(|m| m.ops_per_sec)
+        .map(|m| m.ops_per_sec.median)
         .fold(0.0, f64::max);
     let unit = throughput_unit(max_ops);
     let columns = metrics

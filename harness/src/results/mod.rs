@@ -4,6 +4,13 @@
 //! only this schema, never the harness's in-memory types, so the schema is
 //! the contract. Bump [`SCHEMA_VERSION`] on any incompatible change; readers
 //! refuse files of another version with a clear error rather than guessing.
+//! Units are in field names (`_ns`, `_s`, `_bytes`, `ops_per_sec`).
+//!
+//! A cell is run `repeats` times, each in a fresh child process; a child's
+//! figures are a [`RunMetrics`], and the cell's [`CellMetrics`] keeps every
+//! one of them next to [`Estimate`]s (median and confidence interval)
+//! over the repeats. Statistics live in `crate::stats`, not here: this
+//! module is data only.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -11,8 +18,11 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+/// The subject whose time per operation is the harness's own: the floor.
+pub const FLOOR_SUBJECT: &str = "null";
+
 /// Version of the layout below.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// One run: every cell of a subjects × workloads × threads sweep.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -22,13 +32,23 @@ pub struct RunResults {
     pub poolbench_version: String,
     /// Wall-clock start, RFC 3339 UTC.
     pub started_at: String,
-    /// Wall-clock end, RFC 3339 UTC.
+    /// Wall-clock end, RFC 3339 UTC (of the last cell written so far).
     pub finished_at: String,
     /// The exact command line that produced the run.
     pub command: Vec<String>,
+    /// Repeats per cell, interleaved across cells (repeat 1 of every cell,
+    /// then repeat 2, ...).
+    pub repeats: u32,
     pub environment: Environment,
     pub clock: ClockInfo,
+    /// The cost of poolbench itself per operation (the `null` subject), per
+    /// workload, thread count and sweep point.
+    #[serde(default)]
+    pub floors: Vec<Floor>,
     pub cells: Vec<Cell>,
+    /// True while cells are still being written (an interrupted run's file).
+    #[serde(default)]
+    pub partial: bool,
 }
 
 /// Where the run happened.
@@ -46,6 +66,41 @@ pub struct Environment {
     pub git_commit: Option<String>,
     /// Versions of the reference allocator crates and their libraries.
     pub crate_versions: BTreeMap<String, String>,
+    /// `LD_PRELOAD` of the parent process, if set: every "system" figure
+    /// then measures that library, not glibc.
+    #[serde(default)]
+    pub ld_preload: Option<String>,
+    /// The shared object `malloc` resolves to in this process.
+    #[serde(default)]
+    pub malloc_library: Option<String>,
+    /// Worker threads were pinned to CPUs (`--pin`).
+    #[serde(default)]
+    pub pinned: bool,
+    /// The 1-minute load average when the run started.
+    #[serde(default)]
+    pub load_at_start: Option<f64>,
+    /// What this machine allows (`poolbench selfcheck`), when it was run.
+    #[serde(default)]
+    pub selfcheck: Option<SelfCheck>,
+}
+
+/// What `poolbench selfcheck` measures: how far this machine's figures
+/// can be trusted.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct SelfCheck {
+    /// Median cost of one clock reading (what every latency sample pays).
+    pub clock_overhead_ns: f64,
+    /// Spread (p90 − p10) of back-to-back readings: below it a latency is
+    /// not resolved.
+    pub clock_resolution_ns: f64,
+    /// The harness floor at 1 thread (null subject), ns per op, by preset.
+    pub floor_ns_per_op: BTreeMap<String, f64>,
+    /// The calibration subject's error: |measured − (floor + spin)| / spin.
+    pub calibration_error: f64,
+    /// The spin the calibration used, ns per call.
+    pub calibration_spin_ns: f64,
+    /// Relative spread (max − min) / median of a short cell repeated.
+    pub spread: f64,
 }
 
 /// The clock latencies were taken with.
@@ -55,12 +110,43 @@ pub struct ClockInfo {
     pub source: String,
     /// Nanoseconds per clock tick, from calibration.
     pub ns_per_tick: f64,
-    /// Median cost of one reading of the clock, in ns; latencies include it
-    /// once (start and stop readings straddle the operation).
+    /// Median cost of a pair of back-to-back readings, in ns: subtracted
+    /// from every latency sample.
     pub overhead_ns: f64,
+    /// p90 − p10 of back-to-back pairs: latencies closer to the overhead
+    /// than this are reported as below the clock's resolution.
+    #[serde(default)]
+    pub resolution_ns: f64,
 }
 
-/// One (subject, workload, threads) cell, run in its own child process.
+/// A median over repeats with its interval.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Estimate {
+    pub median: f64,
+    /// Lower end of the interval.
+    pub low: f64,
+    /// Upper end of the interval.
+    pub high: f64,
+    /// Number of values.
+    pub n: u32,
+    /// Probability that the interval holds the true median: 0.95 or more
+    /// with enough repeats (order statistics); below that it is the range
+    /// of the values and says so.
+    pub confidence: f64,
+}
+
+/// The harness's own cost at one configuration.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Floor {
+    pub workload: String,
+    pub threads: usize,
+    #[serde(default)]
+    pub sweep: BTreeMap<String, String>,
+    /// `null`'s wall time per operation.
+    pub ns_per_op: Estimate,
+}
+
+/// One (subject, workload, threads) cell.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Cell {
     pub subject: String,
@@ -87,6 +173,15 @@ impl Cell {
     /// A key that names the cell across runs (for `compare`).
     pub fn key(&self) -> String {
         let mut k = format!("{}/{}/t{}", self.workload, self.subject, self.threads);
+        for (f, v) in &self.sweep {
+            k.push_str(&format!("/{f}={v}"));
+        }
+        k
+    }
+
+    /// The key of its configuration (everything but the subject).
+    pub fn config_key(&self) -> String {
+        let mut k = format!("{}/t{}", self.workload, self.threads);
         for (f, v) in &self.sweep {
             k.push_str(&format!("/{f}={v}"));
         }
@@ -129,28 +224,99 @@ pub enum FailureKind {
     Harness,
 }
 
-/// What a successful cell measured.
+/// A successful cell: every repeat and the estimates over them.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct CellMetrics {
-    /// Operations in the measured phase (allocs + frees + reallocs).
+    /// Every repeat's figures, in the order they ran.
+    pub runs: Vec<RunMetrics>,
+    /// Operations per second of the measured phase.
+    pub ops_per_sec: Estimate,
+    /// Wall time per operation per thread (`threads / ops_per_sec`), ns.
+    pub ns_per_op: Estimate,
+    /// Operations per CPU-second of the worker threads.
+    pub ops_per_cpu_sec: Estimate,
+    /// `ns_per_op` minus the floor of the same configuration, when the run
+    /// measured one: the allocator's own cost.
+    #[serde(default)]
+    pub above_floor_ns_per_op: Option<Estimate>,
+    /// Ran faster than the floor beyond the noise: a figure that measures
+    /// the harness, or a broken subject.
+    #[serde(default)]
+    pub below_floor: bool,
+    /// Peak RSS of the child, bytes.
+    pub peak_rss_bytes: Estimate,
+    /// Fragmentation (see [`Fragmentation`]), when it means something.
+    #[serde(default)]
+    pub fragmentation: Option<Estimate>,
+    /// Latency by operation kind over every repeat's samples.
+    pub latency: BTreeMap<String, Latency>,
+    /// Parameters of the subject (the calibration spin), if any.
+    #[serde(default)]
+    pub subject_params: BTreeMap<String, f64>,
+}
+
+impl CellMetrics {
+    /// The repeat whose throughput is the median (the lower middle one
+    /// for an even count): memory timelines, counters and accounting
+    /// describe a run that actually happened.
+    pub fn representative(&self) -> Option<&RunMetrics> {
+        let mut order: Vec<&RunMetrics> = self.runs.iter().collect();
+        order.sort_by(|a, b| a.ops_per_sec.total_cmp(&b.ops_per_sec));
+        order.get(order.len().saturating_sub(1) / 2).copied()
+    }
+
+    /// Every repeat's throughput, in the order they ran.
+    pub fn rates(&self) -> Vec<f64> {
+        self.runs.iter().map(|r| r.ops_per_sec).collect()
+    }
+}
+
+/// What one child process measured.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct RunMetrics {
+    /// Operations in the measured phase (allocs + frees + reallocs; a
+    /// handoff counts once, as its remote free).
     pub ops: u64,
+    /// Operations per thread, as calibrated from the probe.
+    pub ops_per_thread: u64,
     /// Length of the measured phase, seconds.
     pub duration_s: f64,
-    /// `ops / duration_s`; the median over repeats when there are several.
+    /// `ops / duration_s`.
     pub ops_per_sec: f64,
-    /// Throughput of each repeat, in order (one entry without repeats).
-    pub ops_per_sec_repeats: Vec<f64>,
+    /// CPU time of the child during the measured phase.
+    pub cpu_user_s: f64,
+    pub cpu_sys_s: f64,
+    /// CPU time of the worker threads in the measured phase (per-thread
+    /// clocks: time spent waiting for a core on a busy machine is not in
+    /// it, barrier waits are).
+    #[serde(default)]
+    pub worker_cpu_s: f64,
+    /// The probe's rate, ops/s, from which the phase was sized.
+    pub probe_ops_per_sec: f64,
+    /// Ops per thread before the measured phase (fill and warm-up).
     pub warmup_ops: u64,
+    /// Ops of the replayed cycle per thread (thread 0).
+    pub cycle_ops: u64,
     pub counts: OpCounts,
     /// Latency per operation kind: `alloc`, `free_local`, `free_remote`,
     /// `realloc`, and `gil_wait` for the `gil` subject.
     pub latency: BTreeMap<String, Latency>,
-    /// Latency sampling: one op in `one_in` was timed.
     pub sampling: Sampling,
     pub memory: Memory,
     pub verification: Verification,
     /// GIL counters, for the `gil` subject.
     pub gil: Option<GilCounters>,
+    /// Machine load while the cell ran.
+    pub load: Load,
+    /// Blocks freed at the drain.
+    #[serde(default)]
+    pub drained_blocks: u64,
+    /// The child's clock (its overhead was subtracted from its latencies).
+    #[serde(default)]
+    pub clock: ClockInfo,
+    /// Parameters of the subject (the calibration spin), if any.
+    #[serde(default)]
+    pub subject_params: BTreeMap<String, f64>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -163,7 +329,8 @@ pub struct OpCounts {
     pub bytes_requested: u64,
 }
 
-/// One latency distribution, in nanoseconds.
+/// One latency distribution, in nanoseconds, with the clock's overhead
+/// subtracted.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct Latency {
     pub count: u64,
@@ -176,8 +343,8 @@ pub struct Latency {
     /// HdrHistogram-style percentile distribution (quantile iteration),
     /// dense enough to plot on a "nines" axis.
     pub distribution: Vec<Percentile>,
-    /// The merged histogram in HdrHistogram's V2 log format
-    /// (base64 of the V2-deflate encoding), values in ns.
+    /// The histogram of raw readings (clock overhead included) in ns, in
+    /// HdrHistogram's V2 log format (base64 of the V2-deflate encoding).
     pub hdr_v2: Option<String>,
 }
 
@@ -185,54 +352,76 @@ pub struct Latency {
 pub struct Percentile {
     /// 0..=100.
     pub percentile: f64,
+    /// The latency with the clock's overhead subtracted (0 when below it).
     pub ns: f64,
+    /// Closer to the clock's overhead than its resolution: not a number to
+    /// quote.
+    #[serde(default)]
+    pub below_resolution: bool,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct Sampling {
-    /// One op in this many is timed (1 = every op).
+    /// On average one op in this many was timed, at geometrically
+    /// distributed intervals (0: no latency pass).
     pub one_in: u32,
-    /// Measured throughput cost of recording, as a fraction (0.03 = 3%),
-    /// when it was measured.
-    pub overhead: Option<f64>,
-    /// The `one_in` the workload asked for; differs from `one_in` when the
-    /// driver raised it because recording cost more than 5%.
-    #[serde(default)]
-    pub requested_one_in: u32,
-    /// The overhead measured at `requested_one_in` (equal to `overhead`
-    /// when `one_in` was not raised).
-    #[serde(default)]
-    pub overhead_at_requested: Option<f64>,
+    /// Operations per thread in the latency pass.
+    pub ops_per_thread: u64,
+    /// How much slower the latency pass ran than the measured phase
+    /// (measured rate / latency-pass rate − 1): what timing some
+    /// operations cost the others.
+    pub perturbation: Option<f64>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct Memory {
-    /// RSS sampled by a sampler thread; `t_s` from the start of the cell.
+    /// RSS and requested-live bytes sampled over the cell; `t_s` from the
+    /// start of the measured phase's warm-up.
     pub rss_timeline: Vec<RssSample>,
-    /// RSS of the child before the workload ran.
+    /// RSS of the child with the harness's buffers allocated and touched,
+    /// before the workload ran.
     pub rss_baseline_bytes: u64,
     /// Peak RSS of the child (getrusage `ru_maxrss`).
     pub peak_rss_bytes: u64,
     /// RSS after every block was freed.
     pub rss_after_drain_bytes: u64,
-    /// Most bytes live at once as requested by the workload.
-    pub requested_peak_bytes: u64,
-    /// Memory held / bytes requested live, at peak; `None` if unknown.
-    pub fragmentation: Option<f64>,
-    /// Our subjects: the `_debugmallocstats` breakdown at peak.
+    /// Requested live bytes at the end of the measured phase.
+    pub requested_live_bytes: u64,
+    /// RSS at the end of the measured phase.
+    pub rss_at_end_bytes: u64,
+    pub fragmentation: Fragmentation,
+    /// Our subjects: the `_debugmallocstats` breakdown at the end of the
+    /// measured phase.
     pub accounting_at_peak: Option<Accounting>,
     /// Our subjects: the breakdown after everything was freed.
     pub accounting_at_end: Option<Accounting>,
-    /// Reference allocators: their own statistics by their own names
-    /// (jemalloc `allocated`, `active`, `resident`, `mapped`, ...).
+    /// The subject's own counters by its own names (jemalloc `resident`,
+    /// mimalloc `current_commit`, ...), at the end of the measured phase.
     #[serde(default)]
-    pub reference_stats: BTreeMap<String, u64>,
+    pub own_counters: BTreeMap<String, u64>,
+}
+
+/// One definition for every subject: resident bytes above the cell's
+/// baseline over requested live bytes, at the end of the measured phase.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Fragmentation {
+    /// The ratio, when live bytes are large enough for it to mean
+    /// something.
+    pub ratio: Option<f64>,
+    /// Why there is no ratio, when there is none.
+    pub note: Option<String>,
+    /// Cross-check for our subjects: bytes held from the OS by their own
+    /// accounting over requested live.
+    pub own_ratio: Option<f64>,
 }
 
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct RssSample {
     pub t_s: f64,
     pub rss_bytes: u64,
+    /// Requested live bytes at that moment, derived from the tapes.
+    #[serde(default)]
+    pub live_bytes: u64,
 }
 
 /// DESIGN.md §7's names. The byte categories from `allocated_blocks` to
@@ -325,8 +514,11 @@ impl From<&allocator::Stats> for Accounting {
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct Verification {
+    /// A verify pass ran.
     pub enabled: bool,
-    /// Blocks whose tag was checked before being freed.
+    /// Operations per thread it ran.
+    pub ops_per_thread: u64,
+    /// Blocks whose tag was checked.
     pub blocks_checked: u64,
 }
 
@@ -338,6 +530,30 @@ pub struct GilCounters {
     /// Hand-offs forced by the switch interval.
     pub switches: u64,
     pub switch_interval_us: u64,
+}
+
+/// How busy the machine was while a cell ran.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Load {
+    /// 1-minute load average at the start and end of the cell.
+    pub loadavg_start: Option<f64>,
+    pub loadavg_end: Option<f64>,
+    /// Fraction of CPU time stolen by the hypervisor during the measured
+    /// phase (`/proc/stat` steal), over all CPUs.
+    pub steal_fraction: Option<f64>,
+    /// Fraction of the machine's CPU time used by other processes during
+    /// the measured phase.
+    pub others_busy_fraction: Option<f64>,
+    /// Worker threads pinned to CPUs.
+    pub pinned: bool,
+}
+
+impl Load {
+    /// Whether the machine was busy enough during the cell to doubt it.
+    pub fn high(&self) -> bool {
+        self.steal_fraction.is_some_and(|s| s > 0.05)
+            || self.others_busy_fraction.is_some_and(|b| b > 0.25)
+    }
 }
 
 impl RunResults {
@@ -366,8 +582,8 @@ impl RunResults {
         })
     }
 
-    /// Writes the results as pretty JSON, through a temporary file so a
-    /// crash never leaves a truncated results file behind.
+    /// Writes the results as pretty JSON, through a temporary file renamed
+    /// into place, so a crash never leaves a truncated results file.
     pub fn save(&self, path: &Path) -> Result<()> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)
@@ -378,5 +594,12 @@ impl RunResults {
         std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
         std::fs::rename(&tmp, path)
             .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
+    }
+
+    /// The floor of a cell's configuration, if the run measured one.
+    pub fn floor_of(&self, cell: &Cell) -> Option<&Floor> {
+        self.floors.iter().find(|f| {
+            f.workload == cell.workload && f.threads == cell.threads && f.sweep == cell.sweep
+        })
     }
 }

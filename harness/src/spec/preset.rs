@@ -1,30 +1,29 @@
-//! Named workloads that reproduce the patterns of the classic multithreaded
-//! allocator benchmarks.
+//! Presets: named workloads that follow the classic multithreaded
+//! allocator benchmarks, shipped as TOML files.
 //!
-//! Each preset is written from the published description of its benchmark
-//! (paper, README or announcement), never from its code, and expressed
-//! purely as [`Workload`] data: the same driver runs all of them, so a
-//! preset differs from another only in sizes, lifetimes, cross-thread frees
-//! and writes. `docs/presets.md` tabulates what each follows and stresses.
-//!
-//! Op counts are sized for the default suite (every preset × every subject
-//! × 1 and 2 threads, each cell a child process) to finish within minutes on
-//! two cores in release mode; `Workload::quick` divides them by ten. Thread
-//! counts are 1 here: the suite or `--threads` sets them.
+//! Each preset is a file in `harness/presets/`, embedded in the binary and
+//! read through the same path as a user's workload file, so that path runs
+//! on every invocation. A file has two tables: `[about]` (which published
+//! benchmark it follows and what it stresses, for `poolbench list` and the
+//! docs) and `[workload]` (workload fields; threads are not part of a
+//! preset: the suite or `--threads` sets them). `docs/presets.md` says for
+//! each what differs from the original program and why.
 
-use crate::spec::workload::{FreeOrder, Lifetime, SizeDist, Touch, Workload};
+use serde::Deserialize;
+
+use super::workload::{Workload, WorkloadError};
 
 /// A named workload and what it stands for.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Preset {
     /// Name used on the command line and in results.
     pub name: &'static str,
     /// The published benchmark it follows, with a reference.
-    pub follows: &'static str,
+    pub follows: String,
     /// What it stresses, in one line.
-    pub stresses: &'static str,
-    /// Builds the workload (threads = 1; callers override).
-    pub workload: fn() -> Workload,
+    pub stresses: String,
+    /// The workload (threads = 1; callers override).
+    pub workload: Workload,
 }
 
 /// A preset name that does not exist.
@@ -37,239 +36,87 @@ pub struct UnknownPreset {
     pub known: String,
 }
 
-/// Every preset, in the order reports list them.
-pub fn all() -> &'static [Preset] {
-    PRESETS
+/// Every preset file, in the order reports list them.
+const FILES: &[(&str, &str)] = &[
+    ("larson", include_str!("../../presets/larson.toml")),
+    ("xmalloc", include_str!("../../presets/xmalloc.toml")),
+    (
+        "cache-scratch",
+        include_str!("../../presets/cache-scratch.toml"),
+    ),
+    (
+        "cache-thrash",
+        include_str!("../../presets/cache-thrash.toml"),
+    ),
+    ("mstress", include_str!("../../presets/mstress.toml")),
+    ("rptest", include_str!("../../presets/rptest.toml")),
+    ("alloc-test", include_str!("../../presets/alloc-test.toml")),
+    (
+        "glibc-thread",
+        include_str!("../../presets/glibc-thread.toml"),
+    ),
+    ("sh6bench", include_str!("../../presets/sh6bench.toml")),
+    ("sh8bench", include_str!("../../presets/sh8bench.toml")),
+    ("python", include_str!("../../presets/python.toml")),
+];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct About {
+    follows: String,
+    stresses: String,
+}
+
+/// Reads one preset file.
+fn parse(name: &'static str, text: &str) -> Result<Preset, WorkloadError> {
+    let mut table: toml::Table =
+        toml::from_str(text).map_err(|e| WorkloadError::Syntax(format!("preset {name}: {e}")))?;
+    let about: About = table
+        .remove("about")
+        .ok_or_else(|| WorkloadError::Syntax(format!("preset {name}: no [about] table")))?
+        .try_into()
+        .map_err(|e| WorkloadError::Syntax(format!("preset {name}: [about]: {e}")))?;
+    let workload = match table.remove("workload") {
+        Some(toml::Value::Table(t)) if table.is_empty() => Workload::from_table(t)?,
+        _ => {
+            return Err(WorkloadError::Syntax(format!(
+                "preset {name}: expected exactly [about] and [workload]"
+            )))
+        }
+    };
+    Ok(Preset {
+        name,
+        follows: about.follows,
+        stresses: about.stresses,
+        workload,
+    })
+}
+
+/// Every preset, in the order reports list them. A preset file that does
+/// not parse is a build defect the tests catch; here it is skipped.
+pub fn all() -> Vec<Preset> {
+    FILES
+        .iter()
+        .filter_map(|(name, text)| parse(name, text).ok())
+        .collect()
+}
+
+/// Every preset name.
+pub fn names() -> Vec<&'static str> {
+    FILES.iter().map(|(n, _)| *n).collect()
 }
 
 /// The workload of preset `name`.
 pub fn get(name: &str) -> Result<Workload, UnknownPreset> {
-    PRESETS
+    FILES
         .iter()
-        .find(|p| p.name == name)
-        .map(|p| (p.workload)())
+        .find(|(n, _)| *n == name)
+        .and_then(|(n, text)| parse(n, text).ok())
+        .map(|p| p.workload)
         .ok_or_else(|| UnknownPreset {
             name: name.to_string(),
-            known: PRESETS
-                .iter()
-                .map(|p| p.name)
-                .collect::<Vec<_>>()
-                .join(", "),
+            known: names().join(", "),
         })
-}
-
-/// The fields every preset shares; each preset changes what defines it.
-fn base(name: &str, ops_per_thread: u64) -> Workload {
-    Workload {
-        name: name.to_string(),
-        threads: 1,
-        ops_per_thread: Some(ops_per_thread),
-        duration_ms: None,
-        warmup_ops: ops_per_thread / 20,
-        // A header-sized write: every block is really used, and the cost
-        // of touching memory does not drown the allocator's.
-        touch_bytes: Touch::Bytes(16),
-        touch_passes: 1,
-        ..Workload::default()
-    }
-}
-
-static PRESETS: &[Preset] = &[
-    Preset {
-        name: "larson",
-        follows: "larson (Larson & Krishnan, \"Memory Allocation for Long-Running Server Applications\", ISMM 1998)",
-        stresses: "server-like random slot replacement; each round's fresh threads free the blocks their predecessors allocated",
-        workload: larson,
-    },
-    Preset {
-        name: "xmalloc",
-        follows: "xmalloc-test (Lever & Boreham, \"malloc() Performance in a Multithreaded Linux Environment\", USENIX 2000)",
-        stresses: "producer/consumer: every block is freed by a thread other than its allocator",
-        workload: xmalloc,
-    },
-    Preset {
-        name: "cache-scratch",
-        follows: "cache-scratch (Berger et al., \"Hoard: A Scalable Memory Allocator for Multithreaded Applications\", ASPLOS 2000)",
-        stresses: "passive false sharing: blocks freed by another thread are reused by it and written repeatedly",
-        workload: cache_scratch,
-    },
-    Preset {
-        name: "cache-thrash",
-        follows: "cache-thrash (Berger et al., \"Hoard\", ASPLOS 2000)",
-        stresses: "active false sharing: threads allocate small blocks side by side and write them repeatedly",
-        workload: cache_thrash,
-    },
-    Preset {
-        name: "mstress",
-        follows: "mstress (mimalloc-bench, Leijen et al., \"Mimalloc: Free List Sharding in Action\", MSR-TR-2019-18)",
-        stresses: "threads destroyed and recreated each round, blocks outliving their thread, some freed remotely",
-        workload: mstress,
-    },
-    Preset {
-        name: "rptest",
-        follows: "rptest (rpmalloc-benchmark, Mattias Jansson's rpmalloc test)",
-        stresses: "mixed sizes over a per-thread working set with a share of cross-thread frees",
-        workload: rptest,
-    },
-    Preset {
-        name: "alloc-test",
-        follows: "alloc-test (OLogN Technologies / ITHare.com, as run in mimalloc-bench)",
-        stresses: "intensive alloc/free over a large working set with a Pareto-like size mix up to 1 KiB",
-        workload: alloc_test,
-    },
-    Preset {
-        name: "glibc-thread",
-        follows: "glibc benchtests bench-malloc-thread (Will Newton, libc-alpha, 2014)",
-        stresses: "random replacement over a fixed 1024-block working set per thread, inverse-square sizes 4 B–32 KiB",
-        workload: glibc_thread,
-    },
-    Preset {
-        name: "sh6bench",
-        follows: "sh6bench (MicroQuill SmartHeap benchmark)",
-        stresses: "batches of allocations freed in reverse, forward and random order",
-        workload: sh6bench,
-    },
-    Preset {
-        name: "sh8bench",
-        follows: "sh8bench (MicroQuill SmartHeap benchmark)",
-        stresses: "sh6bench's batches with a share of the frees done by another thread",
-        workload: sh8bench,
-    },
-    Preset {
-        name: "python",
-        follows: "CPython object churn (pymalloc's own workload; Objects/obmalloc.c)",
-        stresses: "small objects with short refcount-driven lifetimes, a few long-lived survivors, a thin tail of large requests, list-like reallocs",
-        workload: python,
-    },
-];
-
-fn larson() -> Workload {
-    Workload {
-        size: SizeDist::Uniform { min: 8, max: 1000 },
-        lifetime: Lifetime::Random { slots: 1000 },
-        // Larson's threads hand their slot arrays to fresh threads: the
-        // driver's rounds do exactly that.
-        rounds: 4,
-        verify: true,
-        ..base("larson", 600_000)
-    }
-}
-
-fn xmalloc() -> Workload {
-    Workload {
-        size: SizeDist::Uniform { min: 16, max: 256 },
-        lifetime: Lifetime::Fifo { window: 100 },
-        remote_free_fraction: 1.0,
-        verify: true,
-        ..base("xmalloc", 400_000)
-    }
-}
-
-fn cache_scratch() -> Workload {
-    Workload {
-        size: SizeDist::Fixed { size: 8 },
-        lifetime: Lifetime::Immediate,
-        // A trickle of blocks moves between threads; the receiver frees
-        // them and, with a shared heap, gets them back on its next
-        // allocation, next to the sender's blocks.
-        remote_free_fraction: 0.1,
-        touch_bytes: Touch::All,
-        touch_passes: 100,
-        ..base("cache-scratch", 300_000)
-    }
-}
-
-fn cache_thrash() -> Workload {
-    Workload {
-        size: SizeDist::Fixed { size: 8 },
-        lifetime: Lifetime::Immediate,
-        touch_bytes: Touch::All,
-        touch_passes: 100,
-        ..base("cache-thrash", 300_000)
-    }
-}
-
-fn mstress() -> Workload {
-    Workload {
-        size: SizeDist::LogUniform { min: 8, max: 4096 },
-        lifetime: Lifetime::Random { slots: 500 },
-        remote_free_fraction: 0.25,
-        rounds: 10,
-        verify: true,
-        ..base("mstress", 300_000)
-    }
-}
-
-fn rptest() -> Workload {
-    Workload {
-        size: SizeDist::LogUniform { min: 16, max: 8192 },
-        lifetime: Lifetime::Random { slots: 1024 },
-        remote_free_fraction: 0.2,
-        verify: true,
-        ..base("rptest", 300_000)
-    }
-}
-
-fn alloc_test() -> Workload {
-    Workload {
-        size: SizeDist::InverseSquare { min: 8, max: 1024 },
-        lifetime: Lifetime::Random { slots: 4096 },
-        ..base("alloc-test", 800_000)
-    }
-}
-
-fn glibc_thread() -> Workload {
-    Workload {
-        size: SizeDist::InverseSquare {
-            min: 4,
-            max: 32 * 1024,
-        },
-        lifetime: Lifetime::Random { slots: 1024 },
-        ..base("glibc-thread", 800_000)
-    }
-}
-
-fn sh6bench() -> Workload {
-    sh_batches("sh6bench", 600_000)
-}
-
-fn sh8bench() -> Workload {
-    Workload {
-        remote_free_fraction: 0.25,
-        verify: true,
-        ..sh_batches("sh8bench", 400_000)
-    }
-}
-
-/// SmartHeap's batch pattern, shared by sh6bench and sh8bench.
-fn sh_batches(name: &str, ops_per_thread: u64) -> Workload {
-    Workload {
-        size: SizeDist::Uniform { min: 1, max: 1024 },
-        lifetime: Lifetime::Batch {
-            count: 100,
-            order: FreeOrder::Mixed,
-        },
-        ..base(name, ops_per_thread)
-    }
-}
-
-fn python() -> Workload {
-    Workload {
-        size: SizeDist::Python {
-            large_fraction: 0.02,
-            large_max: 64 * 1024,
-        },
-        lifetime: Lifetime::LongLived {
-            fraction: 0.02,
-            slots: 2000,
-            window: 16,
-            size: None,
-        },
-        realloc_fraction: 0.03,
-        touch_bytes: Touch::All,
-        geometry: "modern".to_string(),
-        ..base("python", 500_000)
-    }
 }
 
 #[cfg(test)]
@@ -277,62 +124,44 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_preset_validates_at_full_and_quick_scale() {
-        for p in all() {
-            let w = (p.workload)();
-            w.validate()
-                .unwrap_or_else(|e| panic!("preset {}: {e}", p.name));
-            assert_eq!(w.name, p.name);
-            assert_eq!(w.threads, 1);
-            w.clone().quick().validate().unwrap();
-            let mut two = w.clone();
-            two.set("threads", "2").unwrap();
+    fn every_preset_file_parses_and_checks_at_full_and_quick_scale() {
+        for (name, text) in FILES {
+            let p = parse(name, text).unwrap_or_else(|e| panic!("preset {name}: {e}"));
+            assert_eq!(p.workload.name, *name);
+            assert_eq!(p.workload.threads, 1);
             assert!(!p.follows.is_empty() && !p.stresses.is_empty());
+            p.workload.clone().check().unwrap();
+            p.workload.clone().quick().check().unwrap();
+            let mut two = p.workload.clone();
+            two.set("threads", "2").unwrap();
+            two.check().unwrap();
         }
+        assert_eq!(all().len(), FILES.len());
     }
 
     #[test]
     fn names_are_unique_and_looked_up() {
-        let mut names: Vec<&str> = all().iter().map(|p| p.name).collect();
-        names.sort_unstable();
-        names.dedup();
-        assert_eq!(names.len(), all().len());
+        let mut n = names();
+        n.sort_unstable();
+        n.dedup();
+        assert_eq!(n.len(), FILES.len());
         for p in all() {
-            assert_eq!(get(p.name).unwrap(), (p.workload)());
+            assert_eq!(get(p.name).unwrap(), p.workload);
         }
-        let e = get("larsen").unwrap_err();
-        let msg = e.to_string();
+        let msg = get("larsen").unwrap_err().to_string();
         assert!(msg.contains("larsen"), "{msg}");
-        for p in all() {
-            assert!(msg.contains(p.name), "{msg} lacks {}", p.name);
-        }
-    }
-
-    #[test]
-    fn quick_runs_stay_mostly_in_steady_state() {
-        // Filling the slot table is start-up, not the pattern under test:
-        // even at --quick scale each round should run several times more
-        // ops than it takes to fill the slots.
-        for p in all() {
-            let w = (p.workload)().quick();
-            let per_round = w.ops_in_round(w.rounds - 1).unwrap();
-            assert!(
-                per_round >= 4 * w.slots() as u64,
-                "{}: {per_round} ops per round for {} slots",
-                p.name,
-                w.slots()
-            );
+        for name in names() {
+            assert!(msg.contains(name), "{msg} lacks {name}");
         }
     }
 
     #[test]
     fn docs_table_lists_every_preset() {
         let doc = include_str!("../../../docs/presets.md");
-        for p in all() {
+        for name in names() {
             assert!(
-                doc.contains(&format!("| `{}` |", p.name)),
-                "docs/presets.md has no row for {}",
-                p.name
+                doc.contains(&format!("| `{name}` |")),
+                "docs/presets.md has no row for {name}"
             );
         }
     }
@@ -352,7 +181,6 @@ mod tests {
             "sh8bench",
             "python",
         ];
-        let names: Vec<&str> = all().iter().map(|p| p.name).collect();
-        assert_eq!(names, want);
+        assert_eq!(names(), want);
     }
 }

@@ -1,319 +1,299 @@
-//! Subjects: the allocators a cell can run, by name.
+//! Subjects: the allocators a cell can drive, behind one trait.
 //!
-//! Every subject is a `&'static (dyn GlobalAlloc + Sync)`: the driver calls
-//! `alloc`, `dealloc` and `realloc` through that vtable for all of them, and
-//! passes the reference through `black_box` first so the compiler cannot
-//! devirtualise one subject and inline it into the loop (it could then also
-//! pair a `malloc` with its `free` and delete both). Our pool allocators are
-//! built at run time with the requested geometry and leaked to `'static`;
-//! a cell runs in its own process, so the leak is one allocator per process.
+//! A [`Subject`] gives the driver an allocator to call through
+//! `&dyn GlobalAlloc` (passed through `black_box`, so the compiler can
+//! neither devirtualise it nor pair a `malloc` with its `free`), and
+//! answers for its capabilities: its own accounting ([`Subject::stats`]
+//! for ours, counters by the references' own names), whether its blocks can
+//! be verified, and how a worker thread holds it ([`Span`]: the GIL for
+//! `gil`, nothing for the others). The driver knows no subject by name.
 //!
-//! [`reference_stats`] reads what each reference allocator says about
-//! itself, by its own names:
+//! [`INFOS`] describes every subject statically, so listing them builds
+//! nothing; [`lookup`] builds one for a cell (a cell is its own process, so
+//! a subject lives as long as its process).
 //!
-//! - `jemalloc`: `stats.{allocated, active, metadata, resident, mapped,
-//!   retained}` after an `epoch` advance (tikv-jemalloc-ctl). The harness's
-//!   own allocations go to the system allocator, so these are the subject's.
-//! - `mimalloc`: `mi_process_info`'s `current_commit` / `peak_commit` (memory
-//!   mimalloc has committed; on Linux mimalloc estimates RSS from it, so
-//!   RSS is not repeated).
-//! - `snmalloc`: `sn_rust_statistics`' current and peak OS reservation.
-//! - `system`: glibc `mallinfo2` (`arena`, `hblkhd`, `uordblks`,
-//!   `fordblks`); the harness allocates from the same heap (slot tables,
-//!   channels, histograms), so these include a little of the harness.
-//! - `null`: bytes bumped and the region reserved.
-//! - our subjects: nothing here; their accounting is `Stats`.
-
-use std::alloc::{GlobalAlloc, System};
-use std::collections::BTreeMap;
+//! | family | subjects |
+//! | --- | --- |
+//! | ours | `gil`, `locked`, `tcache`, `sharded` (the `allocator` crate) |
+//! | reference | `system`, `mimalloc`, `jemalloc`, `snmalloc` |
+//! | floor | `null`: the harness's own cost per operation |
+//! | calibration | `spin`: `null` plus a known cost per call |
+//! | test | `test-counting`, `test-double`, `test-realloc`: for the harness's own tests, never listed |
 
 pub mod null;
+pub mod ours;
+pub mod reference;
+pub mod spin;
+pub mod testing;
 
-use allocator::Geometry;
+use std::alloc::GlobalAlloc;
+use std::collections::BTreeMap;
 
-use crate::subjects::null::NULL;
-use allocator::{Gil, Locked, PoolStats, Sharded, Tcache};
+use allocator::{Geometry, Gil, GilGuard};
+use serde::{Deserialize, Serialize};
 
 /// Which family a subject belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Family {
-    /// Our pymalloc-style allocators (report `Stats`).
+    /// Our pymalloc-style allocators (they report `Stats`).
     Ours,
     /// Allocators people ship.
     Reference,
-    /// The harness-cost baseline.
-    Null,
+    /// The harness-cost floor (`null`).
+    Floor,
+    /// A known cost per call on top of the floor (`spin`).
+    Calibration,
+    /// Subjects that exist to test the harness itself.
+    Test,
 }
 
-/// An allocator under test.
-#[derive(Clone, Copy)]
-pub struct Subject {
+/// What `poolbench list` and the reports say about a subject.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Info {
     pub name: &'static str,
     pub about: &'static str,
     pub family: Family,
-    pub alloc: &'static (dyn GlobalAlloc + Sync),
-    pub stats: Option<&'static (dyn PoolStats + Sync)>,
-    pub gil: Option<&'static Gil>,
 }
 
-impl std::fmt::Debug for Subject {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Subject")
-            .field("name", &self.name)
-            .field("family", &self.family)
-            .finish_non_exhaustive()
-    }
-}
+/// Every subject, in report order; `test-*` subjects are never listed.
+pub const INFOS: &[Info] = &[
+    Info {
+        name: "gil",
+        about: "pymalloc behind a GIL held for spans and switched every interval (CPython)",
+        family: Family::Ours,
+    },
+    Info {
+        name: "locked",
+        about: "pymalloc with one lock taken around every call",
+        family: Family::Ours,
+    },
+    Info {
+        name: "tcache",
+        about: "per-thread block caches in front of `locked`, moved in batches",
+        family: Family::Ours,
+    },
+    Info {
+        name: "sharded",
+        about: "lock-free per-thread heaps with remote-free stacks (mimalloc, PEP 703)",
+        family: Family::Ours,
+    },
+    Info {
+        name: "system",
+        about: "the platform allocator (glibc malloc)",
+        family: Family::Reference,
+    },
+    Info {
+        name: "mimalloc",
+        about: "mimalloc, through the `mimalloc` crate",
+        family: Family::Reference,
+    },
+    Info {
+        name: "jemalloc",
+        about: "jemalloc, through `tikv-jemallocator`",
+        family: Family::Reference,
+    },
+    Info {
+        name: "snmalloc",
+        about: "snmalloc, through `snmalloc-rs`",
+        family: Family::Reference,
+    },
+    Info {
+        name: "null",
+        about: "the floor: per-thread LIFO lists over pre-touched memory, the harness's own cost",
+        family: Family::Floor,
+    },
+    Info {
+        name: "spin",
+        about: "calibration: `null` plus a calibrated spin of known length per call (POOLBENCH_SPIN_NS, default 20)",
+        family: Family::Calibration,
+    },
+    Info {
+        name: "test-counting",
+        about: "test: `null`, counting every call",
+        family: Family::Test,
+    },
+    Info {
+        name: "test-double",
+        about: "test: `null`, but now and then hands out a live block a second time",
+        family: Family::Test,
+    },
+    Info {
+        name: "test-realloc",
+        about: "test: `null`, but its realloc keeps only half of the old contents",
+        family: Family::Test,
+    },
+];
 
-/// Every subject name, in report order.
+/// The subjects `all` means: every listed one (not calibration or tests).
 pub const NAMES: &[&str] = &[
     "gil", "locked", "tcache", "sharded", "system", "mimalloc", "jemalloc", "snmalloc", "null",
 ];
 
-/// A subject name that is not in [`NAMES`] (or not built in yet).
+/// The static description of subject `name`.
+pub fn info(name: &str) -> Option<&'static Info> {
+    INFOS.iter().find(|i| i.name == name)
+}
+
+/// A subject name that does not exist.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("unknown subject `{name}`{why}; accepted subjects: {}", NAMES.join(", "))]
+#[error("unknown subject `{name}`; accepted subjects: {}, spin", NAMES.join(", "))]
 pub struct UnknownSubject {
     pub name: String,
-    why: String,
 }
 
-static MIMALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-static JEMALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-static SNMALLOC: snmalloc_rs::SnMalloc = snmalloc_rs::SnMalloc;
+/// An allocator under test and what it can do.
+pub trait Subject: Sync {
+    /// Its static description.
+    fn info(&self) -> &'static Info;
+    /// The allocator the driver calls.
+    fn allocator(&self) -> &(dyn GlobalAlloc + Sync);
+    /// Our subjects' `_debugmallocstats` accounting.
+    fn stats(&self) -> Option<allocator::Stats> {
+        None
+    }
+    /// The subject's own counters by its own names (jemalloc's
+    /// `stats.resident`, mimalloc's committed bytes, ...): cross-checks.
+    fn own_counters(&self) -> BTreeMap<String, u64> {
+        BTreeMap::new()
+    }
+    /// The GIL, for the subject that has one.
+    fn gil(&self) -> Option<&Gil> {
+        None
+    }
+    /// Whether its blocks keep their contents (a verify pass means
+    /// something).
+    fn verifiable(&self) -> bool {
+        true
+    }
+    /// Settings a workload gives the subject before a cell runs.
+    fn configure(&self, _switch_interval: std::time::Duration) {}
+    /// Parameters worth recording with its results (the spin's length).
+    fn params(&self) -> BTreeMap<String, f64> {
+        BTreeMap::new()
+    }
+}
 
-/// The subject called `name`, with our allocators built for `geometry`.
-pub fn lookup(name: &str, geometry: Geometry) -> Result<Subject, UnknownSubject> {
-    let reference = |name, about, alloc| Subject {
-        name,
-        about,
-        family: Family::Reference,
-        alloc,
-        stats: None,
-        gil: None,
+/// Builds subject `name`, with our allocators in `geometry`.
+pub fn lookup(name: &str, geometry: Geometry) -> Result<Box<dyn Subject>, UnknownSubject> {
+    let unknown = || UnknownSubject {
+        name: name.to_string(),
     };
-    Ok(match name {
-        "system" => reference("system", "the platform allocator (glibc malloc)", &System),
-        "mimalloc" => reference(
-            "mimalloc",
-            "mimalloc, through the `mimalloc` crate",
-            &MIMALLOC,
-        ),
-        "jemalloc" => reference(
-            "jemalloc",
-            "jemalloc, through `tikv-jemallocator`",
-            &JEMALLOC,
-        ),
-        "snmalloc" => reference("snmalloc", "snmalloc, through `snmalloc-rs`", &SNMALLOC),
-        "null" => Subject {
-            name: "null",
-            about: "bump pointer that never reuses: the harness's own cost",
-            family: Family::Null,
-            alloc: &NULL,
-            stats: None,
-            gil: None,
-        },
-        "gil" | "locked" | "tcache" | "sharded" => pool_subject(name, geometry)?,
-        _ => {
-            return Err(UnknownSubject {
-                name: name.into(),
-                why: String::new(),
-            })
-        }
+    let info = info(name).ok_or_else(unknown)?;
+    Ok(match info.family {
+        Family::Ours => ours::build(info, geometry).ok_or_else(unknown)?,
+        Family::Reference => reference::build(info).ok_or_else(unknown)?,
+        Family::Floor => Box::new(Floor(info)),
+        Family::Calibration => Box::new(spin::Spin::from_env(info)),
+        Family::Test => testing::build(info).ok_or_else(unknown)?,
     })
 }
 
-/// Our four pool allocators, built with `geometry` and leaked to
-/// `'static` (one per cell process).
-fn pool_subject(name: &str, geometry: Geometry) -> Result<Subject, UnknownSubject> {
-    fn ours<A: GlobalAlloc + PoolStats + Sync + 'static>(a: A) -> &'static A {
-        Box::leak(Box::new(a))
+/// The `null` subject.
+struct Floor(&'static Info);
+
+impl Subject for Floor {
+    fn info(&self) -> &'static Info {
+        self.0
     }
-    let pool = |name, about, alloc, stats| Subject {
-        name,
-        about,
-        family: Family::Ours,
-        alloc,
-        stats: Some(stats),
-        gil: None,
-    };
-    Ok(match name {
-        "gil" => {
-            let a = ours(Gil::new(geometry));
-            Subject {
-                gil: Some(a),
-                ..pool(
-                    "gil",
-                    "pymalloc behind a GIL held for spans and switched every interval (CPython)",
-                    a,
-                    a,
-                )
-            }
-        }
-        "locked" => {
-            let a = ours(Locked::new(geometry));
-            pool(
-                "locked",
-                "pymalloc with one lock taken around every call",
-                a,
-                a,
-            )
-        }
-        "tcache" => {
-            let a = ours(Tcache::new(geometry));
-            pool(
-                "tcache",
-                "per-thread block caches in front of `locked`, moved in batches",
-                a,
-                a,
-            )
-        }
-        "sharded" => {
-            let a = ours(Sharded::new(geometry));
-            pool(
-                "sharded",
-                "lock-free per-thread heaps with remote-free stacks (mimalloc, PEP 703)",
-                a,
-                a,
-            )
-        }
-        _ => {
-            return Err(UnknownSubject {
-                name: name.into(),
-                why: String::new(),
-            })
-        }
-    })
+    fn allocator(&self) -> &(dyn GlobalAlloc + Sync) {
+        &null::NULL
+    }
+    fn own_counters(&self) -> BTreeMap<String, u64> {
+        BTreeMap::from([
+            ("bumped".to_string(), null::NULL.bumped() as u64),
+            ("capacity".to_string(), null::NULL.capacity() as u64),
+        ])
+    }
 }
 
-extern "C" {
-    // Both come from the C/C++ libraries the `mimalloc` and `snmalloc-rs`
-    // crates link; their Rust crates do not re-export them (mimalloc only
-    // with its `extended` feature).
-    fn mi_process_info(
-        elapsed_msecs: *mut usize,
-        user_msecs: *mut usize,
-        system_msecs: *mut usize,
-        current_rss: *mut usize,
-        peak_rss: *mut usize,
-        current_commit: *mut usize,
-        peak_commit: *mut usize,
-        page_faults: *mut usize,
-    );
-    fn sn_rust_statistics(current_memory_usage: *mut usize, peak_memory_usage: *mut usize);
-}
+/// A worker thread's hold on its subject for a span of work: the GIL for
+/// `gil` (CPython code runs holding it and releases it around blocking
+/// calls), nothing for the others.
+pub struct Span<'a>(Option<GilGuard<'a>>);
 
-/// A reference subject's own statistics, by its own names (see the module
-/// docs); empty for our subjects and for unknown names.
-pub fn reference_stats(name: &str) -> BTreeMap<String, u64> {
-    let mut out = BTreeMap::new();
-    let mut put = |k: &str, v: usize| {
-        out.insert(k.to_string(), v as u64);
-    };
-    match name {
-        "jemalloc" => {
-            use tikv_jemalloc_ctl::{epoch, stats};
-            // Statistics are cached until the epoch advances.
-            if epoch::advance().is_ok() {
-                let reads: [(&str, tikv_jemalloc_ctl::Result<usize>); 6] = [
-                    ("allocated", stats::allocated::read()),
-                    ("active", stats::active::read()),
-                    ("metadata", stats::metadata::read()),
-                    ("resident", stats::resident::read()),
-                    ("mapped", stats::mapped::read()),
-                    ("retained", stats::retained::read()),
-                ];
-                for (k, v) in reads {
-                    if let Ok(v) = v {
-                        put(k, v);
-                    }
-                }
-            }
-        }
-        "mimalloc" => {
-            let (mut commit, mut peak) = (0usize, 0usize);
-            let null = std::ptr::null_mut();
-            // SAFETY: every out-parameter is either null (documented as
-            // optional) or a valid, writable usize.
-            unsafe { mi_process_info(null, null, null, null, null, &mut commit, &mut peak, null) };
-            put("current_commit", commit);
-            put("peak_commit", peak);
-        }
-        "snmalloc" => {
-            let (mut current, mut peak) = (0usize, 0usize);
-            // SAFETY: both pointers are valid, writable usizes.
-            unsafe { sn_rust_statistics(&mut current, &mut peak) };
-            put("current_memory_usage", current);
-            put("peak_memory_usage", peak);
-        }
-        "system" => {
-            // SAFETY: mallinfo2 has no preconditions (glibc >= 2.33).
-            let mi = unsafe { libc::mallinfo2() };
-            put("arena", mi.arena);
-            put("hblkhd", mi.hblkhd);
-            put("uordblks", mi.uordblks);
-            put("fordblks", mi.fordblks);
-        }
-        "null" => {
-            put("bumped", NULL.bumped());
-            put("capacity", NULL.capacity());
-        }
-        _ => {}
+impl<'a> Span<'a> {
+    /// Enters a span on the calling thread.
+    pub fn enter(subject: &'a dyn Subject) -> Span<'a> {
+        Span(subject.gil().map(|g| g.hold()))
     }
-    out
-}
 
-/// Bytes the subject holds from the OS by its own account, for the
-/// fragmentation ratio, where it has one: our subjects' `Stats::held`,
-/// jemalloc's `resident`, the null subject's bumped bytes. `None` means
-/// the driver falls back to RSS above the cell's baseline.
-pub fn held_bytes(subject: &Subject) -> Option<u64> {
-    if let Some(s) = subject.stats {
-        return Some(s.stats().held() as u64);
+    /// No span at all (for threads that never enter one).
+    pub fn none() -> Span<'static> {
+        Span(None)
     }
-    match subject.name {
-        "jemalloc" => reference_stats("jemalloc").get("resident").copied(),
-        "null" => Some(NULL.bumped() as u64),
-        _ => None,
+
+    /// Runs a blocking call (a barrier, a wait for blocks) outside the
+    /// span, as CPython's `Py_BEGIN_ALLOW_THREADS` does.
+    pub fn unlocked<R>(&mut self, f: impl FnOnce() -> R) -> R {
+        match &mut self.0 {
+            Some(g) => g.allow_threads(f),
+            None => f(),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::alloc::Layout;
 
     #[test]
-    fn every_subject_allocates_and_reports() {
-        for &name in NAMES {
-            let s = lookup(name, Geometry::CLASSIC).expect(name);
-            assert_eq!(s.name, name);
-            let layout = std::alloc::Layout::from_size_align(100, 16).expect("layout");
+    fn every_subject_allocates_frees_and_reports() {
+        for info in INFOS {
+            let s = lookup(info.name, Geometry::CLASSIC).expect(info.name);
+            assert_eq!(s.info().name, info.name);
+            let layout = Layout::from_size_align(100, 16).expect("layout");
+            let a = s.allocator();
             // SAFETY: non-zero size; the block is freed with the same layout.
             unsafe {
-                let p = s.alloc.alloc(layout);
-                assert!(!p.is_null() && p as usize % 16 == 0, "{name}");
+                let p = a.alloc(layout);
+                assert!(!p.is_null() && p as usize % 16 == 0, "{}", info.name);
                 p.write_bytes(7, 100);
-                s.alloc.dealloc(p, layout);
+                a.dealloc(p, layout);
             }
-            match s.family {
+            match info.family {
                 Family::Ours => {
-                    let stats = s.stats.expect("our subjects report stats").stats();
-                    assert_eq!(stats.requested_live, 0, "{name}");
-                    assert_eq!(s.gil.is_some(), name == "gil");
+                    let stats = s.stats().expect("our subjects report stats");
+                    assert_eq!(stats.requested_live, 0, "{}", info.name);
+                    assert_eq!(s.gil().is_some(), info.name == "gil");
                 }
-                _ => assert!(!reference_stats(name).is_empty(), "{name} reports nothing"),
+                Family::Reference | Family::Floor => {
+                    assert!(
+                        !s.own_counters().is_empty(),
+                        "{} reports nothing",
+                        info.name
+                    )
+                }
+                Family::Calibration | Family::Test => {}
             }
         }
-        assert!(reference_stats("jemalloc").contains_key("resident"));
     }
 
     #[test]
-    fn unknown_names_list_the_accepted_ones() {
-        let e = lookup("tcmalloc", Geometry::CLASSIC).expect_err("unknown");
-        let msg = e.to_string();
+    fn names_are_listed_subjects_and_unknown_ones_are_refused() {
+        for n in NAMES {
+            assert!(info(n).is_some_and(|i| i.family != Family::Test), "{n}");
+        }
+        let msg = lookup("tcmalloc", Geometry::CLASSIC)
+            .err()
+            .expect("unknown")
+            .to_string();
         assert!(
             msg.contains("`tcmalloc`") && msg.contains("jemalloc, snmalloc, null"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn a_span_holds_the_gil_and_releases_it_around_blocking_calls() {
+        let s = lookup("gil", Geometry::CLASSIC).expect("gil");
+        let gil = s.gil().expect("has a GIL");
+        let mut span = Span::enter(s.as_ref());
+        assert!(gil.held_by_current_thread());
+        span.unlocked(|| assert!(!gil.held_by_current_thread()));
+        assert!(gil.held_by_current_thread());
+        drop(span);
+        assert!(!gil.held_by_current_thread());
     }
 }

@@ -17,7 +17,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use crate::error::BadInput;
-use crate::spec::workload::Workload;
+use crate::spec::preset;
+use crate::spec::workload::{Checked, Workload};
 
 /// What the user asked for, parsed but not yet resolved.
 #[derive(Clone, Debug, Default)]
@@ -35,11 +36,11 @@ pub struct Request {
     pub quick: bool,
 }
 
-/// One cell to run: a subject and a fully resolved workload.
+/// One cell to run: a subject and a fully resolved, checked workload.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CellSpec {
     pub subject: String,
-    pub workload: Workload,
+    pub workload: Checked,
     /// The swept fields' values at this cell's point.
     pub sweep: BTreeMap<String, String>,
 }
@@ -47,6 +48,15 @@ pub struct CellSpec {
 impl CellSpec {
     pub fn threads(&self) -> usize {
         self.workload.threads
+    }
+
+    /// Names its configuration like `results::Cell::config_key` does.
+    pub fn config_key(&self) -> String {
+        let mut k = format!("{}/t{}", self.workload.name, self.threads());
+        for (f, v) in &self.sweep {
+            k.push_str(&format!("/{f}={v}"));
+        }
+        k
     }
 
     /// Names the cell like `results::Cell::key` does.
@@ -137,15 +147,15 @@ pub fn expand(req: &Request) -> Result<Vec<CellSpec>, BadInput> {
             for &t in &thread_counts {
                 let mut w = w.clone();
                 w.threads = t;
-                w.validate().map_err(|e| {
+                let name = w.name.clone();
+                let w = w.check().map_err(|e| {
                     let at = if point.is_empty() {
                         String::new()
                     } else {
                         format!(" at {point:?}")
                     };
                     BadInput::new(format!(
-                        "workload `{}` ({arg}) with {t} threads{at}: {e}",
-                        w.name
+                        "workload `{name}` ({arg}) with {t} threads{at}: {e}"
                     ))
                 })?;
                 for subject in &subjects {
@@ -192,7 +202,7 @@ pub fn resolve_subjects(names: &[String]) -> Result<Vec<String>, BadInput> {
 
 /// Preset names in the preset module's order.
 pub fn preset_names() -> Vec<&'static str> {
-    crate::spec::preset::all().iter().map(|p| p.name).collect()
+    preset::names()
 }
 
 /// A preset by name, or a workload TOML file by path. An argument that
@@ -209,8 +219,7 @@ pub fn load_workload(arg: &str) -> Result<Workload, BadInput> {
                 preset_names().join(", ")
             )));
         }
-        return crate::spec::preset::get(arg)
-            .map_err(|e| BadInput::new(format!("preset `{arg}`: {e}")));
+        return preset::get(arg).map_err(|e| BadInput::new(format!("preset `{arg}`: {e}")));
     }
     if !path.is_file() {
         return Err(BadInput::new(format!(
@@ -268,7 +277,7 @@ fn parse_threads(v: &str) -> Result<usize, BadInput> {
 }
 
 fn field_names() -> Vec<&'static str> {
-    Workload::fields().iter().map(|f| f.name).collect()
+    Workload::FIELD_NAMES.to_vec()
 }
 
 /// The cross product of the sweeps, first sweep outermost; one empty point

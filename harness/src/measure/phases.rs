@@ -1,0 +1,461 @@
+//! A cell's threads and phases.
+//!
+//! Before anything runs, every thread's plan is compiled into a tape
+//! (`spec::tape`), and every buffer the harness needs (slot tables,
+//! batches, histograms) is allocated and written; only then is the RSS
+//! baseline read. Then `threads` workers and the driver's own thread go
+//! through these phases, released together by a barrier at each boundary:
+//!
+//! 1. **warm-up**: every worker runs its tape's prefix (fill and
+//!    `warmup_ops`), untimed;
+//! 2. **probe**: rounds of 4096, 16384, ... cycle operations until one
+//!    lasts at least [`PROBE_MIN`]; its rate sizes the measured phase: at
+//!    least `ops_per_thread` and at least `min_time_ms` worth, or
+//!    `duration_ms` worth;
+//! 3. **measured**: that many operations per thread, untimed inside; the
+//!    phase runs from the barrier that releases the workers to the barrier
+//!    every worker reaches after its last remote free arrived, so
+//!    throughput includes every remote free the phase caused. With
+//!    `rounds > 1` the operations are split into rounds, each on freshly
+//!    spawned threads that take over the workers (slot tables, tapes,
+//!    positions), so blocks outlive the thread that allocated them
+//!    (mstress, larson); the phase then includes the thread churn;
+//! 4. **snapshot**: the driver reads memory while the workers wait;
+//! 5. **latency** (when `latency_sample_one_in > 0`): a quarter as many
+//!    operations again, some timed (`worker.rs`);
+//! 6. **verification** (when `verify`): one cycle with every block tagged
+//!    and checked;
+//! 7. **drain**: every live block freed; the driver reads memory again.
+//!
+//! Every phase continues the tape where the previous one stopped. A worker
+//! that fails (null from the subject, a bad tag) records the first error,
+//! sets the abort flag, and goes on through the barriers without working,
+//! so every thread ends and the error is reported as the cell's.
+//!
+//! The `gil` subject's workers hold the GIL for their whole life and
+//! release it around every barrier and wait ([`Span`]), as CPython threads
+//! do around blocking calls.
+
+use std::cell::RefCell;
+use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Barrier, Mutex};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+
+use super::assemble::{self, Measured, Snapshot};
+use super::clock::Clock;
+use super::latency;
+use super::memory::{self, MachineTimes};
+use super::transport::Transport;
+use super::worker::{Ctx, Mode, Padded, Worker, OFF_CYCLE};
+use super::CellError;
+use crate::results::RunMetrics;
+use crate::spec::tape::Tape;
+use crate::spec::workload::Checked;
+use crate::subjects::{Span, Subject};
+
+/// A probe round must last this long for its rate to size the phase.
+pub const PROBE_MIN: Duration = Duration::from_millis(25);
+/// Operations per thread of the first probe round.
+const PROBE_FIRST: u64 = 4096;
+/// Most operations per thread of one probe round.
+const PROBE_MAX: u64 = 1 << 26;
+
+/// How a cell is run, beyond its workload.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    pub clock: Clock,
+    /// `poolbench stress`: the measured phase verifies every block; no
+    /// latency pass.
+    pub stress: bool,
+    /// Pin worker `i` to CPU `i mod cores`.
+    pub pin: bool,
+}
+
+/// What the workers and the driver share.
+struct Shared {
+    threads: usize,
+    barrier: Barrier,
+    abort: AtomicBool,
+    error: Mutex<Option<CellError>>,
+    /// Phases ended, summed over workers (`Worker::end_phase`).
+    done: AtomicU64,
+    /// Operations per thread of the next probe round (0: no more).
+    probe: AtomicU64,
+    /// Operations per thread of the measured phase, latency and verify
+    /// passes (set by the driver before the workers read them).
+    measured: AtomicU64,
+    latency: AtomicU64,
+    verify: AtomicU64,
+    /// Requested live bytes of each worker at the snapshot.
+    live: Box<[Padded]>,
+    drained: AtomicU64,
+    stress: bool,
+    pin: bool,
+    record_gil: bool,
+}
+
+impl Shared {
+    /// Records the first real error and stops every worker.
+    fn attempt(&self, r: Result<(), CellError>) {
+        if let Err(e) = r {
+            if e != CellError::Aborted {
+                let mut slot = self.error.lock().unwrap_or_else(|p| p.into_inner());
+                slot.get_or_insert(e);
+            }
+            self.abort.store(true, Ordering::Relaxed);
+        }
+    }
+
+    fn wait(&self, span: &mut Span<'_>) {
+        span.unlocked(|| self.barrier.wait());
+    }
+}
+
+thread_local! {
+    /// This worker's GIL-wait histogram (ns), present while measured.
+    static GIL_WAIT: RefCell<Option<Histogram<u64>>> = const { RefCell::new(None) };
+}
+
+/// The GIL's wait hook: runs in the thread that waited.
+fn record_gil_wait(ns: u64) {
+    let _ = GIL_WAIT.try_with(|h| {
+        if let Ok(mut h) = h.try_borrow_mut() {
+            if let Some(h) = h.as_mut() {
+                h.saturating_record(ns);
+            }
+        }
+    });
+}
+
+/// Pins the calling thread to one CPU (best effort).
+fn pin_to(cpu: usize) {
+    // SAFETY: an all-zero cpu_set_t is the empty set; CPU_SET writes inside
+    // it for any index below CPU_SETSIZE (checked by the modulo).
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu % libc::CPU_SETSIZE as usize, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+/// A worker thread's life for round `round` of `rounds`.
+fn worker_round(
+    w: &mut Worker<'_>,
+    cx: &Ctx<'_>,
+    sh: &Shared,
+    subject: &dyn Subject,
+    w_cfg: &Checked,
+    round: u32,
+) {
+    if sh.pin {
+        pin_to(w.id % crate::measure::env::logical_cores().max(1));
+    }
+    let mut span = Span::enter(subject);
+    let t = sh.threads;
+    if round == 0 {
+        sh.attempt(w.run_prefix(cx, &mut span));
+        w.end_phase(cx, &mut span, &sh.done, t);
+        sh.wait(&mut span);
+        loop {
+            sh.wait(&mut span);
+            let k = sh.probe.load(Ordering::Acquire);
+            if k == 0 {
+                break;
+            }
+            sh.attempt(w.run_cycle(cx, &mut span, k, Mode::Plain));
+            w.end_phase(cx, &mut span, &sh.done, t);
+            sh.wait(&mut span);
+        }
+    }
+    let n = w_cfg.ops_in_round(sh.measured.load(Ordering::Acquire), round);
+    if round == 0 {
+        w.measured_from = w.position();
+    }
+    sh.wait(&mut span);
+    if sh.record_gil {
+        let _ = GIL_WAIT.try_with(|h| *h.borrow_mut() = Some(latency::new_histogram()));
+    }
+    let mode = if sh.stress { Mode::Verify } else { Mode::Plain };
+    let cpu0 = memory::thread_cpu_ns();
+    sh.attempt(w.run_cycle(cx, &mut span, n, mode));
+    w.end_phase(cx, &mut span, &sh.done, t);
+    w.measured_cpu_ns += memory::thread_cpu_ns().saturating_sub(cpu0);
+    if let Ok(Some(h)) = GIL_WAIT.try_with(|h| h.borrow_mut().take()) {
+        w.recorder.add_gil_wait(&h);
+    }
+    sh.wait(&mut span);
+    if round + 1 < w_cfg.rounds {
+        return;
+    }
+    sh.live[w.id].0.store(w.live_bytes(), Ordering::Relaxed);
+    sh.wait(&mut span); // the driver's snapshot
+    sh.wait(&mut span);
+    let l = sh.latency.load(Ordering::Acquire);
+    if l > 0 {
+        sh.attempt(w.run_cycle(cx, &mut span, l, Mode::Timed));
+        w.end_phase(cx, &mut span, &sh.done, t);
+    }
+    sh.wait(&mut span);
+    let v = sh.verify.load(Ordering::Acquire);
+    if v > 0 {
+        sh.attempt(w.run_cycle(cx, &mut span, v, Mode::Verify));
+        w.end_phase(cx, &mut span, &sh.done, t);
+    }
+    sh.wait(&mut span);
+    if !sh.abort.load(Ordering::Relaxed) {
+        match w.drain(cx) {
+            Ok(n) => {
+                sh.drained.fetch_add(n, Ordering::Relaxed);
+            }
+            Err(e) => sh.attempt(Err(e)),
+        }
+    }
+    sh.wait(&mut span);
+}
+
+/// Operations per thread of the measured phase, from the probe's rate.
+fn measured_ops(w: &Checked, rate_per_thread: f64, stress: bool) -> u64 {
+    let worth = |ms: u64| (rate_per_thread * ms as f64 / 1000.0).ceil() as u64;
+    let n = match (w.ops_per_thread, w.duration_ms) {
+        (_, Some(ms)) => worth(ms),
+        (Some(ops), None) if stress => ops,
+        (Some(ops), None) => ops.max(worth(w.min_time_ms)),
+        (None, None) => 0,
+    };
+    n.max(u64::from(w.rounds))
+}
+
+/// Runs one cell in this process and returns what it measured.
+pub fn run_cell(
+    subject: &dyn Subject,
+    w: &Checked,
+    opts: &Options,
+) -> Result<RunMetrics, CellError> {
+    let threads = w.threads;
+    subject.configure(Duration::from_micros(w.switch_interval_us));
+    let tapes: Vec<Tape> = (0..threads)
+        .map(|t| Tape::compile(w, t).map_err(|e| CellError::Invalid(e.to_string())))
+        .collect::<Result<_, _>>()?;
+    let remote = threads > 1 && tapes.iter().any(|t| t.cycle_counts.frees_remote > 0);
+    let transport = remote.then(|| Transport::new(threads));
+    let verify = (w.verify || opts.stress) && subject.verifiable();
+    let one_in = if opts.stress {
+        0
+    } else {
+        w.latency_sample_one_in
+    };
+    let mut workers: Vec<Worker> = tapes
+        .iter()
+        .enumerate()
+        .map(|(id, tape)| Worker::new(id, tape, transport.as_ref(), one_in, w.seed, verify))
+        .collect();
+    let position: Box<[Padded]> = (0..threads).map(|_| Padded::default()).collect();
+    for p in position.iter() {
+        p.0.store(OFF_CYCLE, Ordering::Relaxed);
+    }
+    let sh = Shared {
+        threads,
+        barrier: Barrier::new(threads + 1),
+        abort: AtomicBool::new(false),
+        error: Mutex::new(None),
+        done: AtomicU64::new(0),
+        probe: AtomicU64::new(0),
+        measured: AtomicU64::new(0),
+        latency: AtomicU64::new(0),
+        verify: AtomicU64::new(0),
+        live: (0..threads).map(|_| Padded::default()).collect(),
+        drained: AtomicU64::new(0),
+        stress: opts.stress,
+        pin: opts.pin,
+        record_gil: subject.gil().is_some(),
+    };
+    let cx = Ctx {
+        alloc: black_box(subject.allocator()),
+        align: w.align,
+        touch: w.touch_bytes.bytes_for(usize::MAX),
+        passes: w.touch_passes,
+        clock: opts.clock,
+        transport: transport.as_ref(),
+        abort: &sh.abort,
+        position: &position,
+        subject: subject.info().name,
+    };
+    if let Some(g) = subject.gil() {
+        g.set_wait_hook(Some(record_gil_wait));
+    }
+    let rss_baseline = memory::rss_bytes();
+    let origin = Instant::now();
+    let stop_sampler = AtomicBool::new(false);
+    let live_now = || -> u64 {
+        tapes
+            .iter()
+            .zip(position.iter())
+            .map(|(t, p)| match p.0.load(Ordering::Relaxed) {
+                OFF_CYCLE => 0,
+                pos => t.live_bytes_at(pos as usize),
+            })
+            .sum()
+    };
+
+    let mut m = Measured::default();
+    let result = std::thread::scope(|s| -> Result<(), CellError> {
+        let sampler = s.spawn(|| memory::sample(&stop_sampler, origin, &live_now));
+        let round = Round {
+            cx: &cx,
+            sh: &sh,
+            subject,
+            w,
+        };
+        let mut handles = round.spawn(s, 0, std::mem::take(&mut workers))?;
+
+        // Warm-up, then the probe.
+        sh.barrier.wait();
+        let mut k = PROBE_FIRST.min(tapes[0].cycle.len() as u64 * 4).max(1);
+        let rate = loop {
+            sh.probe.store(k, Ordering::Release);
+            sh.barrier.wait();
+            let t0 = Instant::now();
+            sh.barrier.wait();
+            let took = t0.elapsed();
+            if took >= PROBE_MIN || k >= PROBE_MAX || sh.abort.load(Ordering::Relaxed) {
+                m.probe_ops = k;
+                break k as f64 / took.as_secs_f64().max(1e-9);
+            }
+            k *= 4;
+        };
+        sh.probe.store(0, Ordering::Release);
+        sh.barrier.wait();
+        let n = measured_ops(w, rate, opts.stress);
+        sh.measured.store(n, Ordering::Release);
+        m.probe_rate_per_thread = rate;
+        m.ops_per_thread = n;
+
+        // The measured phase, round by round.
+        let gil_start = subject.gil().map(|g| g.gil_stats());
+        let cpu_start = memory::cpu_seconds();
+        let machine_start = MachineTimes::now();
+        m.loadavg_start = memory::loadavg();
+        sh.barrier.wait();
+        let t_start = Instant::now();
+        let round_spawner = round;
+        for round in 0..w.rounds {
+            if round > 0 {
+                handles = round_spawner.spawn(s, round, std::mem::take(&mut workers))?;
+                sh.barrier.wait();
+            }
+            sh.barrier.wait();
+            if round + 1 < w.rounds {
+                for h in handles.drain(..) {
+                    workers.push(join(h)?);
+                }
+                workers.sort_by_key(|wk| wk.id);
+            }
+        }
+        m.duration = t_start.elapsed();
+        let cpu_end = memory::cpu_seconds();
+        m.cpu_user_s = cpu_end.0 - cpu_start.0;
+        m.cpu_sys_s = cpu_end.1 - cpu_start.1;
+        if let (Some(a), Some(b)) = (machine_start, MachineTimes::now()) {
+            if let Some((steal, others)) = a.fractions(&b, m.cpu_user_s + m.cpu_sys_s) {
+                m.steal_fraction = Some(steal);
+                m.others_busy_fraction = Some(others);
+            }
+        }
+        m.loadavg_end = memory::loadavg();
+        m.gil = subject
+            .gil()
+            .zip(gil_start)
+            .map(|(g, a)| (a, g.gil_stats()));
+
+        // Snapshot, latency, verification, drain.
+        sh.barrier.wait();
+        m.snapshot = Snapshot::take(
+            subject,
+            sh.live.iter().map(|l| l.0.load(Ordering::Relaxed)).sum(),
+        );
+        let latency_ops = if one_in > 0 {
+            (n / 4).max(4096 * u64::from(one_in)).min(n)
+        } else {
+            0
+        };
+        let verify_ops = if verify && !opts.stress {
+            (tapes[0].cycle.len() as u64).min(n)
+        } else {
+            0
+        };
+        sh.latency.store(latency_ops, Ordering::Release);
+        sh.verify.store(verify_ops, Ordering::Release);
+        m.latency_ops = latency_ops;
+        m.verify_ops = if opts.stress { n } else { verify_ops };
+        sh.barrier.wait();
+        let t_lat = Instant::now();
+        sh.barrier.wait();
+        m.latency_duration = t_lat.elapsed();
+        sh.barrier.wait();
+        sh.barrier.wait();
+        m.rss_after_drain = memory::rss_bytes();
+        m.accounting_at_end = subject.stats();
+        for h in handles.drain(..) {
+            workers.push(join(h)?);
+        }
+        workers.sort_by_key(|wk| wk.id);
+        stop_sampler.store(true, Ordering::Release);
+        sampler.thread().unpark();
+        m.timeline = sampler.join().unwrap_or_default();
+        Ok(())
+    });
+    if let Some(g) = subject.gil() {
+        g.set_wait_hook(None);
+    }
+    result?;
+    if let Some(e) = sh.error.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        return Err(e);
+    }
+    m.rss_baseline = rss_baseline;
+    m.peak_rss = memory::peak_rss_bytes();
+    m.drained = sh.drained.load(Ordering::Relaxed);
+    Ok(assemble::run_metrics(subject, w, opts, &tapes, &workers, m))
+}
+
+/// What every round's threads are given.
+#[derive(Clone, Copy)]
+struct Round<'a> {
+    cx: &'a Ctx<'a>,
+    sh: &'a Shared,
+    subject: &'a dyn Subject,
+    w: &'a Checked,
+}
+
+impl<'a> Round<'a> {
+    /// Starts one thread per worker for round `round`.
+    fn spawn<'scope, 't: 'scope>(
+        self,
+        s: &'scope std::thread::Scope<'scope, '_>,
+        round: u32,
+        workers: Vec<Worker<'t>>,
+    ) -> Result<Vec<std::thread::ScopedJoinHandle<'scope, Worker<'t>>>, CellError>
+    where
+        'a: 'scope,
+    {
+        workers
+            .into_iter()
+            .map(|mut wk| {
+                std::thread::Builder::new()
+                    .name(format!("worker-{}", wk.id))
+                    .spawn_scoped(s, move || {
+                        worker_round(&mut wk, self.cx, self.sh, self.subject, self.w, round);
+                        wk
+                    })
+                    .map_err(|e| CellError::Invalid(format!("cannot start a worker: {e}")))
+            })
+            .collect()
+    }
+}
+
+fn join<'t>(h: std::thread::ScopedJoinHandle<'_, Worker<'t>>) -> Result<Worker<'t>, CellError> {
+    h.join()
+        .map_err(|_| CellError::Invalid("a worker thread panicked".into()))
+}

@@ -1,0 +1,444 @@
+//! Plans: a thread's deterministic, endless stream of actions.
+//!
+//! [`Plan::new`] turns a checked workload into an iterator of [`Action`]s
+//! over numbered slots, seeded from `(seed, thread)`, so a cell is
+//! reproducible op for op. The plan knows which slots are live and never
+//! frees an empty slot or allocates into a live one. It runs only while a
+//! tape is compiled (`tape.rs`), never in the measured loop.
+//!
+//! With one thread there is nobody to hand a block to, so the plan turns
+//! every would-be [`Action::Handoff`] into a local [`Action::Free`];
+//! otherwise handoffs go round the other threads in turn.
+
+use rand::distr::{Bernoulli, Distribution, Uniform};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use super::lifetime::{FreeOrder, Lifetime};
+use super::size::SizeSampler;
+use super::workload::Checked;
+
+/// One step of a thread's plan. Each counts as one op.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Allocate `size` bytes into `slot` (which is empty), aligned to the
+    /// workload's `align`.
+    Alloc {
+        /// Slot to fill.
+        slot: usize,
+        /// Requested size.
+        size: usize,
+    },
+    /// Free the block in `slot` on this thread; the slot becomes empty.
+    Free {
+        /// Slot to empty.
+        slot: usize,
+    },
+    /// Give the block in `slot` to thread `to`, which frees it (a remote
+    /// free); the slot becomes empty here.
+    Handoff {
+        /// Slot to empty.
+        slot: usize,
+        /// The thread that frees it.
+        to: usize,
+    },
+    /// Reallocate the block in `slot` to `new_size`; the slot stays live.
+    Realloc {
+        /// Slot whose block is resized.
+        slot: usize,
+        /// The new size.
+        new_size: usize,
+    },
+}
+
+/// A follow-up action already decided by the previous step.
+#[derive(Clone, Copy, Debug)]
+enum Pending {
+    None,
+    Alloc { slot: usize, long: bool },
+    Realloc { slot: usize, long: bool },
+}
+
+/// The lifetime, prepared: per-shape cursors over the slot table.
+#[derive(Clone, Debug)]
+enum Shape {
+    Immediate,
+    Fifo {
+        window: usize,
+        head: usize,
+        tail: usize,
+    },
+    Random {
+        slots: Uniform<usize>,
+        count: usize,
+        filled: usize,
+    },
+    Batch {
+        count: usize,
+        order: FreeOrder,
+        /// Order of the current free phase (never `Mixed`).
+        current: FreeOrder,
+        freeing: bool,
+        next: usize,
+        perm: Box<[u32]>,
+    },
+    LongLived {
+        window: usize,
+        head: usize,
+        tail: usize,
+        short_live: usize,
+        survivor: Bernoulli,
+        slots: Uniform<usize>,
+        count: usize,
+        filled: usize,
+    },
+}
+
+/// One thread's deterministic stream of [`Action`]s (see the module docs).
+#[derive(Clone, Debug)]
+pub struct Plan {
+    rng: SmallRng,
+    sizes: SizeSampler,
+    /// Survivor sizes of [`Lifetime::LongLived`] when they differ.
+    long_sizes: Option<SizeSampler>,
+    /// `None`: never hand off (no remote frees, or a single thread).
+    remote: Option<Bernoulli>,
+    realloc: Option<Bernoulli>,
+    /// This plan's thread and the thread count, for handoff targets.
+    thread: usize,
+    threads: usize,
+    /// Handoffs so far: targets go round the other threads in turn.
+    handoffs: usize,
+    live: Box<[bool]>,
+    live_count: usize,
+    pending: Pending,
+    shape: Shape,
+}
+
+/// SplitMix64 finaliser: spreads (seed, thread) into unrelated RNG seeds.
+fn mix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+fn chance(p: f64) -> Option<Bernoulli> {
+    if p.is_finite() && p > 0.0 {
+        Bernoulli::new(p.min(1.0)).ok()
+    } else {
+        None
+    }
+}
+
+fn slot_range(n: usize) -> Uniform<usize> {
+    Uniform::new(0, n.max(1)).unwrap_or_else(|_| super::size::uniform(0, 0))
+}
+
+impl Plan {
+    /// The plan of thread `thread` (0-based) of workload `w`.
+    pub fn new(w: &Checked, thread: usize) -> Plan {
+        let rng = SmallRng::seed_from_u64(mix64(w.seed) ^ mix64(!(thread as u64)));
+        let (shape, long_sizes) = match &w.lifetime {
+            Lifetime::Immediate => (Shape::Immediate, None),
+            Lifetime::Fifo { window } => (
+                Shape::Fifo {
+                    window: (*window),
+                    head: 0,
+                    tail: 0,
+                },
+                None,
+            ),
+            Lifetime::Random { slots } => (
+                Shape::Random {
+                    slots: slot_range(*slots),
+                    count: (*slots),
+                    filled: 0,
+                },
+                None,
+            ),
+            Lifetime::Batch { count, order } => {
+                let count = *count;
+                (
+                    Shape::Batch {
+                        count,
+                        order: *order,
+                        current: FreeOrder::Lifo,
+                        freeing: false,
+                        next: 0,
+                        perm: (0..count as u32).collect(),
+                    },
+                    None,
+                )
+            }
+            Lifetime::LongLived {
+                fraction,
+                slots,
+                window,
+                size,
+            } => (
+                Shape::LongLived {
+                    window: (*window),
+                    head: 0,
+                    tail: 0,
+                    short_live: 0,
+                    survivor: Bernoulli::new(if fraction.is_finite() {
+                        fraction.clamp(0.0, 1.0)
+                    } else {
+                        0.0
+                    })
+                    .unwrap_or_else(|_| Bernoulli::new(0.0).expect("0 is a probability")),
+                    slots: slot_range(*slots),
+                    count: (*slots),
+                    filled: 0,
+                },
+                size.as_ref().map(SizeSampler::new),
+            ),
+        };
+        Plan {
+            rng,
+            sizes: SizeSampler::new(&w.size),
+            long_sizes,
+            remote: if w.threads > 1 {
+                chance(w.remote_free_fraction)
+            } else {
+                None
+            },
+            realloc: chance(w.realloc_fraction),
+            thread,
+            threads: w.threads,
+            handoffs: 0,
+            live: vec![false; w.slots()].into_boxed_slice(),
+            live_count: 0,
+            pending: Pending::None,
+            shape,
+        }
+    }
+
+    /// Size of the slot table this plan indexes (slots are `0..slots()`).
+    pub fn slots(&self) -> usize {
+        self.live.len()
+    }
+
+    /// Whether `slot` holds a block (out-of-range slots hold none).
+    pub fn is_live(&self, slot: usize) -> bool {
+        self.live.get(slot).copied().unwrap_or(false)
+    }
+
+    /// True once the lifetime's working set is filled (random slots,
+    /// FIFO window, survivors) and no follow-up action is pending: from
+    /// then on the live set only changes by replacement, so a tape's cycle
+    /// can start here.
+    pub fn steady(&self) -> bool {
+        if !matches!(self.pending, Pending::None) {
+            return false;
+        }
+        match &self.shape {
+            Shape::Immediate | Shape::Batch { .. } => true,
+            Shape::Fifo { window, .. } => self.live_count == *window,
+            Shape::Random { count, filled, .. } => filled == count,
+            Shape::LongLived {
+                window,
+                short_live,
+                count,
+                filled,
+                ..
+            } => filled == count && short_live == window,
+        }
+    }
+
+    /// Blocks live now.
+    pub fn live_count(&self) -> usize {
+        self.live_count
+    }
+
+    /// The live slots, in slot order: what the driver frees when it drains.
+    pub fn live_slots(&self) -> impl Iterator<Item = usize> + '_ {
+        self.live
+            .iter()
+            .enumerate()
+            .filter_map(|(i, &l)| l.then_some(i))
+    }
+
+    #[inline]
+    fn sample_size(&mut self, long: bool) -> usize {
+        match (&self.long_sizes, long) {
+            (Some(s), true) => s.sample(&mut self.rng),
+            _ => self.sizes.sample(&mut self.rng),
+        }
+    }
+
+    #[inline]
+    fn alloc(&mut self, slot: usize, long: bool) -> Action {
+        debug_assert!(!self.live[slot], "allocating into live slot {slot}");
+        self.live[slot] = true;
+        self.live_count += 1;
+        let size = self.sample_size(long);
+        if let Some(r) = self.realloc {
+            if r.sample(&mut self.rng) {
+                self.pending = Pending::Realloc { slot, long };
+            }
+        }
+        Action::Alloc { slot, size }
+    }
+
+    #[inline]
+    fn release(&mut self, slot: usize) -> Action {
+        debug_assert!(self.live[slot], "freeing empty slot {slot}");
+        self.live[slot] = false;
+        self.live_count -= 1;
+        match self.remote {
+            Some(r) if r.sample(&mut self.rng) => {
+                let others = self.threads - 1;
+                let to = (self.thread + 1 + self.handoffs % others) % self.threads;
+                self.handoffs += 1;
+                Action::Handoff { slot, to }
+            }
+            _ => Action::Free { slot },
+        }
+    }
+
+    /// Decides the next action from the lifetime shape.
+    #[inline]
+    fn step(&mut self) -> Action {
+        match &mut self.shape {
+            Shape::Immediate => {
+                if self.live[0] {
+                    self.release(0)
+                } else {
+                    self.alloc(0, false)
+                }
+            }
+            Shape::Fifo { window, head, tail } => {
+                if self.live_count == *window {
+                    let slot = *tail;
+                    *tail = (*tail + 1) % *window;
+                    self.release(slot)
+                } else {
+                    let slot = *head;
+                    *head = (*head + 1) % *window;
+                    self.alloc(slot, false)
+                }
+            }
+            Shape::Random {
+                slots,
+                count,
+                filled,
+            } => {
+                if *filled < *count {
+                    let slot = *filled;
+                    *filled += 1;
+                    self.alloc(slot, false)
+                } else {
+                    // Larson's step: free a random slot's block, refill it.
+                    let slot = slots.sample(&mut self.rng);
+                    self.pending = Pending::Alloc { slot, long: false };
+                    self.release(slot)
+                }
+            }
+            Shape::Batch {
+                count,
+                order,
+                current,
+                freeing,
+                next,
+                perm,
+            } => {
+                if !*freeing {
+                    let slot = *next;
+                    *next += 1;
+                    if *next == *count {
+                        *freeing = true;
+                        *next = 0;
+                        *current = match *order {
+                            FreeOrder::Mixed => match self.rng.random_range(0..3u8) {
+                                0 => FreeOrder::Lifo,
+                                1 => FreeOrder::Fifo,
+                                _ => FreeOrder::Random,
+                            },
+                            o => o,
+                        };
+                        if *current == FreeOrder::Random {
+                            // Fisher–Yates in place: O(1) amortised per op.
+                            for i in (1..perm.len()).rev() {
+                                let j = self.rng.random_range(0..=i);
+                                perm.swap(i, j);
+                            }
+                        }
+                    }
+                    self.alloc(slot, false)
+                } else {
+                    let k = *next;
+                    *next += 1;
+                    let slot = match *current {
+                        FreeOrder::Lifo => *count - 1 - k,
+                        FreeOrder::Fifo => k,
+                        FreeOrder::Random | FreeOrder::Mixed => perm[k] as usize,
+                    };
+                    if *next == *count {
+                        *freeing = false;
+                        *next = 0;
+                    }
+                    self.release(slot)
+                }
+            }
+            Shape::LongLived {
+                window,
+                head,
+                tail,
+                short_live,
+                survivor,
+                slots,
+                count,
+                filled,
+            } => {
+                if *short_live == *window {
+                    let slot = *tail;
+                    *tail = (*tail + 1) % *window;
+                    *short_live -= 1;
+                    return self.release(slot);
+                }
+                if survivor.sample(&mut self.rng) {
+                    let base = *window;
+                    if *filled < *count {
+                        let slot = base + *filled;
+                        *filled += 1;
+                        self.alloc(slot, true)
+                    } else {
+                        // A new survivor replaces a random old one.
+                        let slot = base + slots.sample(&mut self.rng);
+                        self.pending = Pending::Alloc { slot, long: true };
+                        self.release(slot)
+                    }
+                } else {
+                    let slot = *head;
+                    *head = (*head + 1) % *window;
+                    *short_live += 1;
+                    self.alloc(slot, false)
+                }
+            }
+        }
+    }
+}
+
+impl Iterator for Plan {
+    type Item = Action;
+
+    /// The next action; a plan never ends (the tape decides how many).
+    #[inline]
+    fn next(&mut self) -> Option<Action> {
+        let action = match std::mem::replace(&mut self.pending, Pending::None) {
+            Pending::None => self.step(),
+            Pending::Alloc { slot, long } => self.alloc(slot, long),
+            Pending::Realloc { slot, long } => Action::Realloc {
+                slot,
+                new_size: self.sample_size(long),
+            },
+        };
+        Some(action)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (usize::MAX, None)
+    }
+}
