@@ -422,3 +422,63 @@ fn interrupt_stops_the_run_and_keeps_finished_cells() {
     assert_eq!(r.cells[0].subject, "system");
     assert!(r.cells[0].metrics().is_some());
 }
+
+#[test]
+fn an_unwritable_out_dir_is_refused_before_anything_runs() {
+    let start = std::time::Instant::now();
+    let o = poolbench(
+        &[
+            "run",
+            "-s",
+            "system",
+            "-w",
+            PRESET,
+            "--out",
+            "/proc/poolbench-cannot-write",
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(BAD_INPUT), "{}", stderr(&o));
+    assert!(stderr(&o).contains("nothing was run"), "{}", stderr(&o));
+    assert!(o.stdout.is_empty());
+    // No cell ran: a cell takes far longer than refusing the directory.
+    assert!(start.elapsed() < std::time::Duration::from_secs(30));
+}
+
+#[test]
+fn duration_ms_works_from_set_and_sweep() {
+    for how in [
+        vec!["--set", "duration_ms=20"],
+        vec!["--sweep", "duration_ms=15,25"],
+    ] {
+        let out = out_dir(&format!("duration-{}", how[0].trim_start_matches('-')));
+        let mut args = vec![
+            "run",
+            "-s",
+            "null",
+            "-w",
+            "xmalloc",
+            "-t",
+            "1",
+            "--repeat",
+            "1",
+            "--json",
+            "--no-progress",
+            "--out",
+        ];
+        args.push(out.to_str().unwrap());
+        args.extend(&how);
+        let o = poolbench(&args, &[]);
+        assert_eq!(o.status.code(), Some(0), "{how:?}: {}", stderr(&o));
+        let r: RunResults = serde_json::from_slice(&o.stdout).unwrap();
+        assert!(!r.cells.is_empty());
+        for c in &r.cells {
+            let m = c
+                .metrics()
+                .unwrap_or_else(|| panic!("{how:?}: {:?}", c.outcome));
+            assert!(c.workload_params["ops_per_thread"].is_null(), "{how:?}");
+            assert!(c.workload_params["duration_ms"].as_u64().is_some());
+            assert!(m.runs[0].ops_per_thread > 0);
+        }
+    }
+}

@@ -170,11 +170,12 @@ fn worker_round(
             sh.wait(&mut span);
         }
     }
-    let n = w_cfg.ops_in_round(sh.measured.load(Ordering::Acquire), round);
     if round == 0 {
         w.measured_from = w.position();
     }
     sh.wait(&mut span);
+    // Read after the barrier: the driver sets it before releasing us.
+    let n = w_cfg.ops_in_round(sh.measured.load(Ordering::Acquire), round);
     if sh.record_gil {
         let _ = GIL_WAIT.try_with(|h| *h.borrow_mut() = Some(latency::new_histogram()));
     }
@@ -320,8 +321,8 @@ pub fn run_cell(
             let t0 = Instant::now();
             sh.barrier.wait();
             let took = t0.elapsed();
+            m.probe_ops += k;
             if took >= PROBE_MIN || k >= PROBE_MAX || sh.abort.load(Ordering::Relaxed) {
-                m.probe_ops = k;
                 break k as f64 / took.as_secs_f64().max(1e-9);
             }
             k *= 4;
@@ -458,4 +459,175 @@ impl<'a> Round<'a> {
 fn join<'t>(h: std::thread::ScopedJoinHandle<'_, Worker<'t>>) -> Result<Worker<'t>, CellError> {
     h.join()
         .map_err(|_| CellError::Invalid("a worker thread panicked".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::tape::Counts;
+    use crate::spec::workload::Workload;
+
+    fn workload(sets: &[(&str, &str)]) -> Checked {
+        let mut w = Workload::default();
+        for (f, v) in [
+            ("ops_per_thread", "3000"),
+            ("min_time_ms", "0"),
+            ("warmup_ops", "100"),
+            ("latency_sample_one_in", "4"),
+        ]
+        .iter()
+        .chain(sets)
+        {
+            w.set(f, v).unwrap_or_else(|e| panic!("{f}={v}: {e}"));
+        }
+        w.check().unwrap()
+    }
+
+    fn opts() -> Options {
+        Options {
+            clock: Clock::monotonic(),
+            stress: false,
+            pin: false,
+        }
+    }
+
+    fn run(subject: &str, w: &Checked) -> (Result<RunMetrics, CellError>, Box<dyn Subject>) {
+        let s = crate::subjects::lookup(subject, w.geometry()).unwrap();
+        (run_cell(s.as_ref(), w, &opts()), s)
+    }
+
+    /// The calls every phase must have made, from the tapes alone.
+    fn expected_calls(w: &Checked, m: &RunMetrics) -> (u64, u64, u64) {
+        let mut c = Counts::default();
+        let probe = m.warmup_ops - Tape::compile(w, 0).unwrap().prefix.len() as u64;
+        let cycle_ops =
+            probe + m.ops_per_thread + m.sampling.ops_per_thread + m.verification.ops_per_thread;
+        for t in 0..w.threads {
+            let tape = Tape::compile(w, t).unwrap();
+            c.add_times(&tape.prefix_counts, 1);
+            c.add_times(&tape.counts_from(0, cycle_ops), 1);
+        }
+        (
+            c.allocs,
+            c.frees_local + c.frees_remote + m.drained_blocks,
+            c.reallocs,
+        )
+    }
+
+    fn calls(s: &dyn Subject) -> (u64, u64, u64) {
+        let c = s.own_counters();
+        (c["alloc_calls"], c["dealloc_calls"], c["realloc_calls"])
+    }
+
+    #[test]
+    fn the_loop_makes_exactly_the_calls_of_the_tapes() {
+        for sets in [
+            vec![("lifetime", "random:64"), ("realloc_fraction", "0.1")],
+            vec![
+                ("threads", "3"),
+                ("lifetime", "fifo:16"),
+                ("remote_free_fraction", "0.5"),
+                ("verify", "true"),
+            ],
+            vec![
+                ("threads", "2"),
+                ("lifetime", "batch:50:mixed"),
+                ("rounds", "3"),
+            ],
+        ] {
+            let w = workload(&sets);
+            let (m, s) = run("test-counting", &w);
+            let m = m.unwrap_or_else(|e| panic!("{sets:?}: {e}"));
+            assert_eq!(calls(s.as_ref()), expected_calls(&w, &m), "{sets:?}");
+            // Measured counts come from the tapes: N ops per thread.
+            assert_eq!(m.ops, m.ops_per_thread * w.threads as u64, "{sets:?}");
+            assert!(m.ops_per_thread >= 3000);
+            // Everything allocated was freed.
+            let (a, d, _) = calls(s.as_ref());
+            assert_eq!(a, d, "{sets:?}: leaked blocks");
+        }
+    }
+
+    #[test]
+    fn every_op_kind_gets_latency_samples() {
+        let w = workload(&[
+            ("threads", "2"),
+            ("lifetime", "fifo:8"),
+            ("remote_free_fraction", "0.5"),
+            ("realloc_fraction", "0.2"),
+        ]);
+        let m = run("null", &w).0.unwrap();
+        for kind in ["alloc", "free_local", "free_remote", "realloc"] {
+            assert!(
+                m.latency.get(kind).is_some_and(|l| l.count > 0),
+                "{kind}: {:?}",
+                m.latency.keys()
+            );
+        }
+        assert_eq!(m.sampling.one_in, 4);
+    }
+
+    #[test]
+    fn the_verify_pass_catches_a_block_handed_out_twice() {
+        let w = workload(&[("lifetime", "fifo:50"), ("size", "64"), ("verify", "true")]);
+        let e = run("test-double", &w).0.unwrap_err();
+        assert!(matches!(e, CellError::Verification(_)), "{e}");
+    }
+
+    #[test]
+    fn the_verify_pass_catches_a_realloc_that_loses_its_prefix() {
+        let w = workload(&[
+            ("lifetime", "fifo:50"),
+            ("size", "64..256"),
+            ("realloc_fraction", "0.5"),
+            ("verify", "true"),
+        ]);
+        let e = run("test-realloc", &w).0.unwrap_err();
+        assert!(e.to_string().contains("prefix not kept"), "{e}");
+        // Without a verify pass the same subject is not checked.
+        let w = workload(&[("lifetime", "fifo:50"), ("realloc_fraction", "0.5")]);
+        assert!(run("test-realloc", &w).0.is_ok());
+    }
+
+    #[test]
+    fn stress_verifies_every_measured_operation() {
+        let w = workload(&[
+            ("lifetime", "random:32"),
+            ("threads", "2"),
+            ("remote_free_fraction", "0.3"),
+        ]);
+        let s = crate::subjects::lookup("null", w.geometry()).unwrap();
+        let o = Options {
+            stress: true,
+            ..opts()
+        };
+        let m = run_cell(s.as_ref(), &w, &o).unwrap();
+        assert_eq!(m.verification.ops_per_thread, m.ops_per_thread);
+        assert!(m.verification.blocks_checked >= m.ops / 2);
+        assert_eq!(m.sampling.ops_per_thread, 0);
+    }
+
+    #[test]
+    fn a_duration_sizes_the_phase_from_the_probe() {
+        let mut w = Workload::default();
+        w.set("duration_ms", "20").unwrap();
+        w.set("latency_sample_one_in", "0").unwrap();
+        let w = w.check().unwrap();
+        let m = run("null", &w).0.unwrap();
+        assert!(m.ops_per_thread > 0 && m.probe_ops_per_sec > 0.0);
+        let want = (m.probe_ops_per_sec * 0.020).ceil() as u64;
+        assert_eq!(m.ops_per_thread, want);
+    }
+
+    #[test]
+    fn the_gil_subject_runs_threads_in_spans_and_counts_its_switches() {
+        let w = workload(&[
+            ("threads", "2"),
+            ("switch_interval_us", "200"),
+            ("remote_free_fraction", "0.5"),
+        ]);
+        let m = run("gil", &w).0.unwrap();
+        let g = m.gil.expect("gil counters");
+        assert!(g.acquisitions > 0 && g.switch_interval_us == 200);
+    }
 }

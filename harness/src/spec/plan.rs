@@ -442,3 +442,270 @@ impl Iterator for Plan {
         (usize::MAX, None)
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::spec::size::SizeDist;
+    use crate::spec::workload::Workload;
+
+    /// Every lifetime shape, with reallocs and remote frees, on two
+    /// threads, and every preset.
+    pub(crate) fn shapes() -> Vec<Checked> {
+        let lifetimes = [
+            "immediate",
+            "fifo:7",
+            "random:50",
+            "batch:9:mixed",
+            "batch:9:random",
+            "long-lived:0.05:100:8",
+        ];
+        let mut out: Vec<Checked> = lifetimes
+            .iter()
+            .map(|l| {
+                let mut w = Workload::default();
+                for (f, v) in [
+                    ("threads", "2"),
+                    ("ops_per_thread", "20000"),
+                    ("warmup_ops", "123"),
+                    ("lifetime", l),
+                    ("remote_free_fraction", "0.3"),
+                    ("realloc_fraction", "0.2"),
+                    ("name", &l.replace(':', "-")),
+                ] {
+                    w.set(f, v).unwrap();
+                }
+                w.check().unwrap()
+            })
+            .collect();
+        out.extend(crate::spec::preset::all().into_iter().map(|p| {
+            let mut w = p.workload.quick();
+            w.threads = 2;
+            w.check().unwrap()
+        }));
+        out
+    }
+
+    fn size_bounds(d: &SizeDist) -> (usize, usize) {
+        match d {
+            SizeDist::Fixed { size } => (*size, *size),
+            SizeDist::Uniform { min, max }
+            | SizeDist::LogUniform { min, max }
+            | SizeDist::InverseSquare { min, max } => (*min, *max),
+            SizeDist::Weighted { table } => (
+                table.iter().map(|r| r.size).min().unwrap(),
+                table.iter().map(|r| r.size).max().unwrap(),
+            ),
+            SizeDist::Python { large_max, .. } => (16, *large_max),
+        }
+    }
+
+    /// Replays `n` actions of a plan against our own model of the slot
+    /// table, checking every one; returns counts (allocs, frees, handoffs,
+    /// reallocs).
+    fn replay(w: &Checked, thread: usize, n: usize) -> [u64; 4] {
+        let mut plan = Plan::new(w, thread);
+        let mut live = vec![false; plan.slots()];
+        let mut counts = [0u64; 4];
+        let (mut lo, mut hi) = size_bounds(&w.size);
+        if let Lifetime::LongLived { size: Some(s), .. } = &w.lifetime {
+            let (l2, h2) = size_bounds(s);
+            (lo, hi) = (lo.min(l2), hi.max(h2));
+        }
+        for a in plan.by_ref().take(n) {
+            match a {
+                Action::Alloc { slot, size } => {
+                    assert!(!live[slot], "{}: alloc into live slot {slot}", w.name);
+                    assert!((lo..=hi).contains(&size), "{}: size {size}", w.name);
+                    live[slot] = true;
+                    counts[0] += 1;
+                }
+                Action::Free { slot } => {
+                    assert!(live[slot], "{}: free of empty slot {slot}", w.name);
+                    live[slot] = false;
+                    counts[1] += 1;
+                }
+                Action::Handoff { slot, to } => {
+                    assert!(live[slot], "{}: handoff of empty slot {slot}", w.name);
+                    assert!(to != thread && to < w.threads, "{}: to {to}", w.name);
+                    live[slot] = false;
+                    counts[2] += 1;
+                }
+                Action::Realloc { slot, new_size } => {
+                    assert!(live[slot], "{}: realloc of empty slot {slot}", w.name);
+                    assert!((lo..=hi).contains(&new_size));
+                    counts[3] += 1;
+                }
+            }
+        }
+        assert_eq!(plan.live_count(), live.iter().filter(|&&l| l).count());
+        let model: Vec<usize> = (0..live.len()).filter(|&i| live[i]).collect();
+        assert_eq!(plan.live_slots().collect::<Vec<_>>(), model);
+        counts
+    }
+
+    #[test]
+    fn plans_keep_the_slot_invariants() {
+        for w in shapes() {
+            for thread in 0..2 {
+                let counts = replay(&w, thread, 30_000);
+                assert_eq!(counts.iter().sum::<u64>(), 30_000, "{}", w.name);
+            }
+        }
+    }
+
+    #[test]
+    fn remote_and_realloc_fractions_are_honoured() {
+        let mut w = Workload::default();
+        for (f, v) in [
+            ("threads", "3"),
+            ("lifetime", "immediate"),
+            ("remote_free_fraction", "0.3"),
+            ("realloc_fraction", "0.2"),
+        ] {
+            w.set(f, v).unwrap();
+        }
+        let w = w.check().unwrap();
+        let [allocs, frees, handoffs, reallocs] = replay(&w, 0, 200_000);
+        let remote = handoffs as f64 / (frees + handoffs) as f64;
+        assert!((0.28..0.32).contains(&remote), "remote share {remote}");
+        let realloc = reallocs as f64 / allocs as f64;
+        assert!((0.18..0.22).contains(&realloc), "realloc share {realloc}");
+        // Handoffs go round the other threads in turn.
+        let targets: Vec<usize> = Plan::new(&w, 0)
+            .filter_map(|a| match a {
+                Action::Handoff { to, .. } => Some(to),
+                _ => None,
+            })
+            .take(4)
+            .collect();
+        assert_eq!(targets, [1, 2, 1, 2]);
+    }
+
+    #[test]
+    fn one_thread_frees_locally() {
+        let mut w = Workload::default();
+        w.set("remote_free_fraction", "1").unwrap();
+        let [allocs, frees, handoffs, _] = replay(&w.check().unwrap(), 0, 10_000);
+        assert_eq!(handoffs, 0);
+        assert!(frees > 0 && allocs >= frees);
+    }
+
+    #[test]
+    fn plans_are_deterministic_by_seed_and_thread() {
+        for p in crate::spec::preset::all() {
+            let mut w = p.workload.quick();
+            w.threads = 2;
+            let run = |w: &Workload, t: usize| {
+                Plan::new(&w.clone().check().unwrap(), t)
+                    .take(5_000)
+                    .collect::<Vec<_>>()
+            };
+            let a = run(&w, 0);
+            assert_eq!(a, run(&w, 0), "{}: same seed, same plan", p.name);
+            let mut other = w.clone();
+            other.seed += 1;
+            let differs_by_seed = a != run(&other, 0);
+            let differs_by_thread = a != run(&w, 1);
+            // Fixed sizes with immediate frees and no remote frees or
+            // reallocs have no randomness to vary.
+            let random = w.remote_free_fraction > 0.0
+                || !matches!(w.size, SizeDist::Fixed { .. })
+                || !matches!(w.lifetime, Lifetime::Immediate);
+            assert_eq!(differs_by_seed, random, "{}", p.name);
+            assert_eq!(differs_by_thread, random, "{}", p.name);
+        }
+    }
+
+    #[test]
+    fn plans_can_move_to_another_thread() {
+        fn assert_send<T: Send + 'static>(_: &T) {}
+        assert_send(&Plan::new(&Workload::default().check().unwrap(), 0));
+    }
+
+    #[test]
+    fn steady_only_once_the_working_set_is_full_and_nothing_is_pending() {
+        let mut w = Workload::default();
+        w.set("lifetime", "random:10").unwrap();
+        let w = w.check().unwrap();
+        let mut plan = Plan::new(&w, 0);
+        for i in 0..10 {
+            assert!(!plan.steady(), "filling, step {i}");
+            plan.next();
+        }
+        assert!(plan.steady());
+        plan.next(); // a free: its replacement is pending
+        assert!(!plan.steady());
+        plan.next();
+        assert!(plan.steady());
+    }
+
+    #[test]
+    fn fifo_and_batch_free_in_their_order() {
+        let frees = |lifetime: &str, n: usize| -> Vec<usize> {
+            let mut w = Workload::default();
+            w.set("lifetime", lifetime).unwrap();
+            Plan::new(&w.check().unwrap(), 0)
+                .filter_map(|a| match a {
+                    Action::Free { slot } => Some(slot),
+                    _ => None,
+                })
+                .take(n)
+                .collect()
+        };
+        assert_eq!(frees("fifo:3", 6), [0, 1, 2, 0, 1, 2]);
+        assert_eq!(frees("batch:3:lifo", 6), [2, 1, 0, 2, 1, 0]);
+        assert_eq!(frees("batch:3:fifo", 6), [0, 1, 2, 0, 1, 2]);
+        for batch in frees("batch:4:random", 400).chunks(4) {
+            let mut sorted = batch.to_vec();
+            sorted.sort_unstable();
+            assert_eq!(sorted, [0, 1, 2, 3]);
+        }
+    }
+
+    fn sizes(size: &str, n: usize) -> Vec<usize> {
+        let mut w = Workload::default();
+        w.set("size", size).unwrap();
+        w.set("lifetime", "immediate").unwrap();
+        Plan::new(&w.check().unwrap(), 0)
+            .filter_map(|a| match a {
+                Action::Alloc { size, .. } => Some(size),
+                _ => None,
+            })
+            .take(n)
+            .collect()
+    }
+
+    fn share(v: &[usize], f: impl Fn(usize) -> bool) -> f64 {
+        v.iter().filter(|&&s| f(s)).count() as f64 / v.len() as f64
+    }
+
+    #[test]
+    fn size_distributions_have_their_shape() {
+        let u = sizes("10..20", 50_000);
+        assert!(u.iter().all(|s| (10..=20).contains(s)));
+        assert!(u.contains(&10) && u.contains(&20));
+
+        // Log-uniform: each octave about equally likely.
+        let l = sizes("log-uniform:16..4095", 80_000);
+        assert!(l.iter().all(|s| (16..=4095).contains(s)));
+        let low = share(&l, |s| s < 64);
+        let high = share(&l, |s| s >= 1024);
+        assert!((0.2..0.3).contains(&low) && (0.2..0.3).contains(&high));
+
+        // Inverse square on 4..=32768: P(size < 8) is about one half.
+        let i = sizes("inverse-square:4..32768", 80_000);
+        assert!(i.iter().all(|s| (4..=32768).contains(s)));
+        assert!((0.45..0.55).contains(&share(&i, |s| s < 8)));
+        assert!(i.iter().any(|&s| s > 1024));
+
+        let w = sizes("weighted:16=3,4096=1", 80_000);
+        assert!(w.iter().all(|&s| s == 16 || s == 4096));
+        assert!((0.72..0.78).contains(&share(&w, |s| s == 16)));
+
+        let p = sizes("python:0.02:65536", 100_000);
+        assert!((0.97..0.99).contains(&share(&p, |s| (16..=512).contains(&s))));
+        assert!(share(&p, |s| s <= 64) > 0.5);
+        assert!(p.iter().all(|&s| (16..=65536).contains(&s)));
+    }
+}

@@ -375,3 +375,117 @@ fn steady_live_bytes(prefix: &[Op], cycle: &[Op], slots: usize) -> Vec<u64> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::workload::Workload;
+
+    /// Replays the prefix once and the cycle `passes` times over a model
+    /// of the slot table, checking every op.
+    fn check_replay(t: &Tape, passes: usize, name: &str) {
+        let mut live = vec![false; t.slots];
+        let mut ops = t.prefix.iter().collect::<Vec<_>>();
+        for _ in 0..passes {
+            ops.extend(t.cycle.iter());
+        }
+        for (i, op) in ops.into_iter().enumerate() {
+            let s = op.slot();
+            match op.kind() {
+                Kind::Alloc => {
+                    assert!(!live[s], "{name}: op {i} allocates into live slot {s}");
+                    live[s] = true;
+                }
+                Kind::Free | Kind::Handoff => {
+                    assert!(live[s], "{name}: op {i} frees empty slot {s}");
+                    live[s] = false;
+                }
+                Kind::Realloc => assert!(live[s], "{name}: op {i} reallocs empty slot {s}"),
+            }
+        }
+        assert_eq!(live, t.start_live, "{name}: the cycle returns to its start");
+    }
+
+    #[test]
+    fn every_shape_compiles_to_a_cycle_that_replays() {
+        for w in crate::spec::plan::tests::shapes() {
+            for thread in 0..w.threads {
+                let t = Tape::compile_with(&w, thread, 5_000).unwrap();
+                assert!(t.cycle.len() >= 5_000, "{}", w.name);
+                assert!(t.prefix.len() as u64 >= w.warmup_ops, "{}", w.name);
+                check_replay(&t, 3, &w.name);
+                let mut c = Counts::default();
+                t.cycle.iter().for_each(|&op| c.count(op));
+                assert_eq!(c, t.cycle_counts);
+                assert_eq!(c.ops(), t.cycle.len() as u64);
+            }
+        }
+    }
+
+    #[test]
+    fn ops_pack_kind_slot_and_argument() {
+        for (a, kind, slot, arg) in [
+            (
+                Action::Alloc {
+                    slot: 7,
+                    size: 1 << 28,
+                },
+                Kind::Alloc,
+                7,
+                1 << 28,
+            ),
+            (
+                Action::Free {
+                    slot: (1 << 25) - 1,
+                },
+                Kind::Free,
+                (1 << 25) - 1,
+                0,
+            ),
+            (
+                Action::Handoff { slot: 3, to: 1023 },
+                Kind::Handoff,
+                3,
+                1023,
+            ),
+            (
+                Action::Realloc {
+                    slot: 0,
+                    new_size: 5,
+                },
+                Kind::Realloc,
+                0,
+                5,
+            ),
+        ] {
+            let op = Op::from(a);
+            assert_eq!((op.kind(), op.slot(), op.arg()), (kind, slot, arg));
+        }
+        assert_eq!(std::mem::size_of::<Op>(), 8);
+    }
+
+    #[test]
+    fn counts_and_live_bytes_are_derived_from_the_tape() {
+        let mut w = Workload::default();
+        w.set("lifetime", "random:100").unwrap();
+        w.set("size", "64").unwrap();
+        let t = Tape::compile_with(&w.check().unwrap(), 0, 10_000).unwrap();
+        // Random replacement at a fixed size: 100 blocks of 64 bytes live
+        // at every step boundary after a free/alloc pair.
+        assert_eq!(t.live_bytes_at(0), 6400);
+        let n = t.cycle.len() as u64;
+        let c = t.counts_from(5, 2 * n + 3);
+        assert_eq!(c.ops(), 2 * n + 3);
+        assert_eq!(c.allocs + c.frees_local, 2 * n + 3);
+        assert_eq!(t.live_at_cycle(0), t.start_live);
+        assert_eq!(t.max_size, 64);
+    }
+
+    #[test]
+    fn a_short_cell_gets_a_short_tape() {
+        let mut w = Workload::default();
+        w.set("ops_per_thread", "2000").unwrap();
+        let t = Tape::compile(&w.check().unwrap(), 0).unwrap();
+        assert!(t.cycle.len() < 3000, "{}", t.cycle.len());
+    }
+}

@@ -109,3 +109,22 @@ impl FieldValue for Touch {
         self.to_string()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn touch_limits_the_bytes_written() {
+        assert_eq!(Touch::All.bytes_for(100), 100);
+        assert_eq!(Touch::Bytes(16).bytes_for(100), 16);
+        assert_eq!(Touch::Bytes(16).bytes_for(8), 8);
+        assert_eq!(u64::from(Touch::All), u64::MAX);
+        assert_eq!(u64::from(Touch::Bytes(16)), 16);
+        assert_eq!(
+            Touch::from_toml(toml::Value::String("all".into())),
+            Ok(Touch::All)
+        );
+        assert!((TOUCH_RULE.check)(&Touch::Bytes(1 << 30)).is_err());
+    }
+}

@@ -411,3 +411,467 @@ impl Checked {
         ops / rounds + u64::from(round < ops % rounds)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::lifetime::FreeOrder;
+    use crate::spec::size::WeightedSize;
+
+    const FULL: &str = r#"
+name = "full-file"
+threads = 3
+ops_per_thread = 5_000
+warmup_ops = 100
+remote_free_fraction = 0.25
+realloc_fraction = 0.1
+align = 16
+touch_bytes = "all"
+touch_passes = 2
+rounds = 5
+switch_interval_us = 1000
+geometry = "modern"
+verify = true
+latency_sample_one_in = 8
+seed = 7
+
+[size]
+kind = "weighted"
+table = [ { size = 16, weight = 3.0 }, { size = 4096, weight = 1 } ]
+
+[lifetime]
+kind = "long-lived"
+fraction = 0.05
+slots = 100
+window = 8
+size = { kind = "log-uniform", min = 600, max = 9000 }
+"#;
+
+    fn full() -> Workload {
+        Workload {
+            name: "full-file".into(),
+            threads: 3,
+            ops_per_thread: Some(5000),
+            duration_ms: None,
+            min_time_ms: 200,
+            warmup_ops: 100,
+            size: SizeDist::Weighted {
+                table: vec![
+                    WeightedSize {
+                        size: 16,
+                        weight: 3.0,
+                    },
+                    WeightedSize {
+                        size: 4096,
+                        weight: 1.0,
+                    },
+                ],
+            },
+            lifetime: Lifetime::LongLived {
+                fraction: 0.05,
+                slots: 100,
+                window: 8,
+                size: Some(SizeDist::LogUniform {
+                    min: 600,
+                    max: 9000,
+                }),
+            },
+            remote_free_fraction: 0.25,
+            realloc_fraction: 0.1,
+            align: 16,
+            touch_bytes: Touch::All,
+            touch_passes: 2,
+            rounds: 5,
+            switch_interval_us: 1000,
+            geometry: "modern".into(),
+            verify: true,
+            latency_sample_one_in: 8,
+            seed: 7,
+        }
+    }
+
+    /// Parses and checks `text` expecting an error, and returns it.
+    fn bad(text: &str) -> WorkloadError {
+        match Workload::from_toml_str(text).and_then(Workload::check) {
+            Ok(w) => panic!("accepted {text:?} as {w:?}"),
+            Err(e) => e,
+        }
+    }
+
+    /// The error names `field`, and its message contains every `needle`.
+    fn assert_names(e: &WorkloadError, field: &str, needles: &[&str]) {
+        assert_eq!(e.field(), Some(field), "wrong field in: {e}");
+        let msg = e.to_string();
+        for n in needles {
+            assert!(msg.contains(n), "{msg:?} lacks {n:?}");
+        }
+    }
+
+    #[test]
+    fn parses_a_full_file() {
+        assert_eq!(Workload::from_toml_str(FULL).unwrap(), full());
+    }
+
+    #[test]
+    fn missing_fields_take_defaults() {
+        let w = Workload::from_toml_str("threads = 2").unwrap();
+        assert_eq!(
+            w,
+            Workload {
+                threads: 2,
+                ..Workload::default()
+            }
+        );
+        assert!(Workload::default().check().is_ok());
+    }
+
+    #[test]
+    fn parses_compact_sizes_and_lifetimes() {
+        let cases = [
+            ("size = 64", "size", "64"),
+            ("size = \"16..512\"", "size", "16..512"),
+            ("size = \"16..=512\"", "size", "16..512"),
+            ("size = \"uniform:16..512\"", "size", "16..512"),
+            (
+                "size = \"log-uniform:16..4096\"",
+                "size",
+                "log-uniform:16..4096",
+            ),
+            (
+                "size = \"inverse-square:4..32768\"",
+                "size",
+                "inverse-square:4..32768",
+            ),
+            (
+                "size = \"weighted:16=5,64=2\"",
+                "size",
+                "weighted:16=5;64=2",
+            ),
+            ("size = \"python\"", "size", "python:0.02:65536"),
+            ("size = \"python:0.1:1024\"", "size", "python:0.1:1024"),
+            ("lifetime = \"immediate\"", "lifetime", "immediate"),
+            ("lifetime = \"fifo:8\"", "lifetime", "fifo:8"),
+            ("lifetime = \"random:100\"", "lifetime", "random:100"),
+            ("lifetime = \"batch:10:lifo\"", "lifetime", "batch:10:lifo"),
+            (
+                "lifetime = \"long-lived:0.1:10:4\"",
+                "lifetime",
+                "long-lived:0.1:10:4",
+            ),
+        ];
+        for (text, field, shown) in cases {
+            let w = Workload::from_toml_str(text).unwrap();
+            assert_eq!(w.get(field).unwrap(), shown, "{text}");
+        }
+        let w = Workload::from_toml_str("size = \"python:0.1:1024\"").unwrap();
+        assert_eq!(
+            w.size,
+            SizeDist::Python {
+                large_fraction: 0.1,
+                large_max: 1024
+            }
+        );
+        let w = Workload::from_toml_str("lifetime = \"batch:10:lifo\"").unwrap();
+        assert_eq!(
+            w.lifetime,
+            Lifetime::Batch {
+                count: 10,
+                order: FreeOrder::Lifo
+            }
+        );
+    }
+
+    #[test]
+    fn a_file_may_start_from_a_preset() {
+        let w = Workload::from_toml_str("preset = \"larson\"\nthreads = 4").unwrap();
+        let mut want = crate::spec::preset::get("larson").unwrap();
+        want.threads = 4;
+        assert_eq!(w, want);
+        assert_names(
+            &bad("preset = \"nope\""),
+            "preset",
+            &["nope", "larson", "python"],
+        );
+    }
+
+    #[test]
+    fn duration_replaces_ops() {
+        let w = Workload::from_toml_str("duration_ms = 250").unwrap();
+        assert_eq!((w.ops_per_thread, w.duration_ms), (None, Some(250)));
+        assert_names(
+            &bad("duration_ms = 250\nops_per_thread = 10"),
+            "duration_ms",
+            &["not both"],
+        );
+        assert_names(&bad("duration_ms = 0"), "duration_ms", &["3600000"]);
+    }
+
+    #[test]
+    fn bad_files_name_the_field() {
+        let e = bad("thread = 4");
+        assert!(matches!(e, WorkloadError::UnknownField { .. }));
+        assert_names(&e, "thread", &["threads", "remote_free_fraction"]);
+
+        assert_names(&bad("threads = \"four\""), "threads", &["four", "1..=1024"]);
+        assert_names(&bad("threads = 0"), "threads", &["0", "1..=1024"]);
+        assert_names(&bad("threads = 5000"), "threads", &["5000"]);
+        assert_names(
+            &bad("remote_free_fraction = 1.5"),
+            "remote_free_fraction",
+            &["1.5", "0 to 1"],
+        );
+        assert_names(
+            &bad("realloc_fraction = -0.1"),
+            "realloc_fraction",
+            &["-0.1", "0 to 1"],
+        );
+        assert_names(
+            &bad("[size]\nkind = \"weighted\"\ntable = []"),
+            "size",
+            &["empty", "weighted"],
+        );
+        assert_names(
+            &bad("size = { kind = \"weighted\", table = [{ size = 8, weight = 0 }] }"),
+            "size",
+            &["zero"],
+        );
+        assert_names(
+            &bad("size = { kind = \"uniform\", min = 64, max = 8 }"),
+            "size",
+            &["min 64 > max 8"],
+        );
+        assert_names(
+            &bad("size = { kind = \"uniform\", min = 8, max = 64, step = 8 }"),
+            "size",
+            &["step"],
+        );
+        assert_names(
+            &bad("size = { kind = \"gaussian\" }"),
+            "size",
+            &["gaussian"],
+        );
+        assert_names(&bad("size = 0"), "size", &["1..=268435456"]);
+        assert_names(&bad("size = -3"), "size", &["negative"]);
+        assert_names(&bad("size = \"8..x\""), "size", &["\"x\""]);
+        assert_names(
+            &bad("lifetime = \"batch:10:sideways\""),
+            "lifetime",
+            &["sideways", "lifo, fifo, random, mixed"],
+        );
+        assert_names(&bad("lifetime = \"fifo:0\""), "lifetime", &["fifo"]);
+        assert_names(&bad("lifetime = \"fifo\""), "lifetime", &["1 argument"]);
+        assert_names(
+            &bad("lifetime = { kind = \"long-lived\", fraction = 2.0, slots = 1, window = 1 }"),
+            "lifetime",
+            &["fraction"],
+        );
+        assert_names(&bad("align = 24"), "align", &["24", "power of two"]);
+        assert_names(
+            &bad("geometry = \"huge\""),
+            "geometry",
+            &["huge", "classic, modern, tiny"],
+        );
+        assert_names(
+            &bad("touch_bytes = \"most\""),
+            "touch_bytes",
+            &["most", "all"],
+        );
+        assert_names(
+            &bad("ops_per_thread = 3\nrounds = 4"),
+            "rounds",
+            &["more rounds"],
+        );
+        assert_names(
+            &bad("ops_per_thread = 0"),
+            "ops_per_thread",
+            &["out of range"],
+        );
+        assert_names(&bad("verify = \"yes\""), "verify", &["yes", "true, false"]);
+        assert_names(&bad("name = \"has space\""), "name", &["has space"]);
+        assert_names(
+            &bad("latency_sample_one_in = 2000000"),
+            "latency_sample_one_in",
+            &["0..=1048576"],
+        );
+        assert!(matches!(bad("threads = "), WorkloadError::Syntax(_)));
+    }
+
+    #[test]
+    fn from_file_reads_and_names_after_the_stem() {
+        let dir = std::env::temp_dir().join(format!("poolbench-wl-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("my-load.toml");
+        std::fs::write(&path, "threads = 2").unwrap();
+        let w = Workload::from_file(&path).unwrap();
+        assert_eq!((w.name.as_str(), w.threads), ("my-load", 2));
+        std::fs::write(&path, FULL).unwrap();
+        assert_eq!(Workload::from_file(&path).unwrap(), full());
+        std::fs::remove_dir_all(&dir).unwrap();
+        let e = Workload::from_file(&dir.join("absent.toml")).unwrap_err();
+        assert!(matches!(e, WorkloadError::Read { .. }), "{e}");
+        assert!(e.to_string().contains("absent.toml"));
+    }
+
+    #[test]
+    fn set_parses_like_a_file() {
+        let mut w = Workload::default();
+        w.set("threads", "4").unwrap();
+        w.set("size", "16..512").unwrap();
+        w.set("lifetime", "batch:10:lifo").unwrap();
+        w.set("touch_bytes", "all").unwrap();
+        w.set("remote_free_fraction", "1").unwrap();
+        w.set("name", "123").unwrap();
+        w.set("geometry", "tiny").unwrap();
+        assert_eq!(w.threads, 4);
+        assert_eq!(w.size, SizeDist::Uniform { min: 16, max: 512 });
+        assert_eq!(w.remote_free_fraction, 1.0);
+        assert_eq!(w.name, "123");
+        w.set("size", "{ kind = \"fixed\", size = 64 }").unwrap();
+        assert_eq!(w.size, SizeDist::Fixed { size: 64 });
+        w.set("duration_ms", "100").unwrap();
+        assert_eq!((w.ops_per_thread, w.duration_ms), (None, Some(100)));
+        w.set("ops_per_thread", "1_000").unwrap();
+        assert_eq!((w.ops_per_thread, w.duration_ms), (Some(1000), None));
+        w.set("remote-free-fraction", "0.5").unwrap();
+        assert_eq!(w.remote_free_fraction, 0.5);
+        // `;` separates weighted rows too, so that sweeps can split on `,`.
+        w.set("size", "weighted:16=3;4096=1").unwrap();
+        assert_eq!(w.get("size").unwrap(), "weighted:16=3;4096=1");
+        w.set("lifetime", "long-lived:0.5:10:4").unwrap();
+        assert_eq!(w.get("lifetime").unwrap(), "long-lived:0.5:10:4");
+    }
+
+    #[test]
+    fn set_errors_name_the_field_and_leave_the_workload_alone() {
+        let mut w = Workload::default();
+        let before = w.clone();
+        let e = w.set("thread", "4").unwrap_err();
+        assert_names(&e, "thread", &["threads", "seed"]);
+        assert_names(
+            &w.set("threads", "0").unwrap_err(),
+            "threads",
+            &["1..=1024"],
+        );
+        assert_names(
+            &w.set("remote_free_fraction", "lots").unwrap_err(),
+            "remote_free_fraction",
+            &["lots", "0 to 1"],
+        );
+        assert_names(
+            &w.set("size", "9..3").unwrap_err(),
+            "size",
+            &["min 9 > max 3"],
+        );
+        assert_names(
+            &w.set("lifetime", "forever").unwrap_err(),
+            "lifetime",
+            &["forever", "fifo:WINDOW"],
+        );
+        assert_names(
+            &w.set("preset", "larson").unwrap_err(),
+            "preset",
+            &["larson"],
+        );
+        assert_names(&w.set("rounds", "0").unwrap_err(), "rounds", &["1..=10000"]);
+        assert_eq!(w, before);
+    }
+
+    #[test]
+    fn get_gives_back_what_set_accepts() {
+        for w in crate::spec::preset::all()
+            .into_iter()
+            .map(|p| p.workload)
+            .chain([full()])
+        {
+            for f in Workload::fields() {
+                let mut copy = w.clone();
+                let text = copy.get(f.name).unwrap();
+                if text == "unset" {
+                    continue;
+                }
+                copy.set(f.name, &text)
+                    .unwrap_or_else(|e| panic!("{}: {text}: {e}", f.name));
+                assert_eq!(copy, w, "{} = {text}", f.name);
+            }
+        }
+        assert!(Workload::default().get("nope").is_err());
+    }
+
+    #[test]
+    fn fields_document_every_field() {
+        let mut w = Workload::default();
+        let json = serde_json::to_value(&w).unwrap();
+        w.duration_ms = Some(1);
+        w.ops_per_thread = None;
+        let json2 = serde_json::to_value(&w).unwrap();
+        let keys = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .chain(json2.as_object().unwrap().keys());
+        let documented: Vec<&str> = Workload::fields().iter().map(|f| f.name).collect();
+        assert_eq!(documented, Workload::FIELD_NAMES);
+        for k in keys {
+            assert!(documented.contains(&k.as_str()), "{k} undocumented");
+        }
+        assert!(Workload::fields()
+            .iter()
+            .all(|f| !f.accepted.is_empty() && !f.help.is_empty()));
+    }
+
+    #[test]
+    fn json_and_toml_round_trip() {
+        for w in crate::spec::preset::all()
+            .into_iter()
+            .map(|p| p.workload)
+            .chain([full(), Workload::default()])
+        {
+            let json = serde_json::to_string(&w).unwrap();
+            assert_eq!(serde_json::from_str::<Workload>(&json).unwrap(), w);
+            let toml = w.to_toml();
+            assert_eq!(Workload::from_toml_str(&toml).unwrap(), w, "{toml}");
+        }
+        let err = serde_json::from_str::<Workload>(r#"{"threadz": 1}"#).unwrap_err();
+        assert!(err.to_string().contains("threadz"));
+    }
+
+    #[test]
+    fn quick_divides_ops_and_stays_valid() {
+        let w = full().quick();
+        assert_eq!(
+            (w.ops_per_thread, w.warmup_ops, w.min_time_ms),
+            (Some(500), 10, 20)
+        );
+        w.check().unwrap();
+        let mut tiny = full();
+        tiny.ops_per_thread = Some(5);
+        assert_eq!(tiny.quick().ops_per_thread, Some(5));
+    }
+
+    #[test]
+    fn rounds_split_the_ops_exactly() {
+        let w = full().check().unwrap();
+        let split: Vec<u64> = (0..w.rounds).map(|r| w.ops_in_round(5003, r)).collect();
+        assert_eq!(split, [1001, 1001, 1001, 1000, 1000]);
+        assert_eq!(w.ops_in_round(5003, w.rounds), 0);
+    }
+
+    #[test]
+    fn duration_works_from_toml_set_and_json() {
+        // TOML: setting it unsets the preset's op count.
+        let w = Workload::from_toml_str("preset = \"larson\"\nduration_ms = 300").unwrap();
+        assert_eq!((w.ops_per_thread, w.duration_ms), (None, Some(300)));
+        let w = w.check().unwrap();
+        // The JSON a parent hands a child keeps the unset op count unset.
+        let json = serde_json::to_string(&*w).unwrap();
+        let back: Workload = serde_json::from_str(&json).unwrap();
+        assert_eq!((back.ops_per_thread, back.duration_ms), (None, Some(300)));
+        back.check().unwrap();
+        // --set and --sweep values go through `set`.
+        let mut w = crate::spec::preset::get("xmalloc").unwrap();
+        w.set("duration_ms", "150").unwrap();
+        let json = serde_json::to_string(&*w.check().unwrap()).unwrap();
+        let back: Workload = serde_json::from_str(&json).unwrap();
+        assert_eq!((back.ops_per_thread, back.duration_ms), (None, Some(150)));
+    }
+}

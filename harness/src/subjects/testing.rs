@@ -49,7 +49,9 @@ unsafe impl GlobalAlloc for Counting {
 }
 
 /// `null`, except that every [`DOUBLE_EVERY`]-th allocation returns the
-/// previous allocation's block again, while it may still be live.
+/// previous allocation's block again while it is still live (a block that
+/// was freed meanwhile is never handed out: that would put it twice on
+/// `null`'s lists, which the whole process shares).
 #[derive(Default)]
 pub struct Double {
     calls: AtomicU64,
@@ -69,6 +71,9 @@ unsafe impl GlobalAlloc for Double {
         let n = self.calls.fetch_add(1, Ordering::Relaxed) + 1;
         let last = self.last.load(Ordering::Relaxed);
         if n % DOUBLE_EVERY == 0 && last != 0 {
+            // Handed out once more; the first free of it must not free it
+            // a second time through `last`.
+            self.last.store(0, Ordering::Relaxed);
             return last as *mut u8;
         }
         // SAFETY: the caller's contract, passed on.
@@ -80,6 +85,9 @@ unsafe impl GlobalAlloc for Double {
         p
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        let _ = self
+            .last
+            .compare_exchange(ptr as usize, 0, Ordering::Relaxed, Ordering::Relaxed);
         // SAFETY: the caller's contract, passed on.
         unsafe { NULL.dealloc(ptr, layout) }
     }
