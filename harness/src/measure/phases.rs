@@ -278,6 +278,8 @@ pub fn run_cell(
         align: w.align,
         touch: w.touch_bytes.bytes_for(usize::MAX),
         passes: w.touch_passes,
+        touch_ends: w.touch_at == crate::spec::touch::TouchAt::Ends,
+        read_before_free: w.read_before_free,
         clock: opts.clock,
         transport: transport.as_ref(),
         abort: &sh.abort,

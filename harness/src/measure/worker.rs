@@ -66,6 +66,10 @@ pub struct Ctx<'a> {
     /// Bytes written into each fresh block (`usize::MAX`: all).
     pub touch: usize,
     pub passes: u32,
+    /// The touched bytes are half at the start, half at the end.
+    pub touch_ends: bool,
+    /// Read the touched bytes back before a block is freed.
+    pub read_before_free: bool,
     pub clock: Clock,
     pub transport: Option<&'a Transport>,
     /// Set when a worker failed: everyone stops at their next check.
@@ -110,6 +114,8 @@ pub struct Worker<'t> {
     quiesced: u64,
     /// Where in the cycle the measured phase started.
     pub measured_from: usize,
+    /// What reads before frees saw (kept so the reads are not dropped).
+    pub sink: u64,
     /// CPU time this worker's threads spent in the measured phase, ns.
     pub measured_cpu_ns: u64,
 }
@@ -156,6 +162,7 @@ impl<'t> Worker<'t> {
             quiesced: 0,
             measured_from: 0,
             measured_cpu_ns: 0,
+            sink: 0,
         }
     }
 
@@ -293,7 +300,7 @@ impl<'t> Worker<'t> {
                     self.fill_tag(cx, slot, p, size)?;
                 } else {
                     // SAFETY: `p` is a fresh block of `size` bytes.
-                    unsafe { touch(p, size, cx.touch, cx.passes) };
+                    unsafe { touch(p, size, cx) };
                 }
                 // SAFETY: tape slots are below `tape.slots`, the table's size.
                 unsafe { *self.slots.get_unchecked_mut(slot) = Slot { ptr: p, size } };
@@ -303,6 +310,11 @@ impl<'t> Worker<'t> {
                 let s = unsafe { *self.slots.get_unchecked(slot) };
                 if VERIFY {
                     self.check_tag(cx, slot, s, usize::MAX, "before free")?;
+                } else if cx.read_before_free {
+                    // SAFETY: `s` is a live block of `s.size` bytes.
+                    self.sink = self
+                        .sink
+                        .wrapping_add(unsafe { read_back(s.ptr, s.size, cx) });
                 }
                 // SAFETY: the tape frees only live slots; `s` is the block
                 // allocated there with this size and alignment, freed once.
@@ -316,6 +328,11 @@ impl<'t> Worker<'t> {
                 let s = unsafe { *self.slots.get_unchecked(slot) };
                 if VERIFY {
                     self.check_tag(cx, slot, s, usize::MAX, "before handoff")?;
+                } else if cx.read_before_free {
+                    // SAFETY: `s` is a live block of `s.size` bytes.
+                    self.sink = self
+                        .sink
+                        .wrapping_add(unsafe { read_back(s.ptr, s.size, cx) });
                 }
                 if let (true, Some(t), Some(out)) = (REMOTE, cx.transport, self.outbox.as_mut()) {
                     let item = Item {
@@ -360,7 +377,7 @@ impl<'t> Worker<'t> {
                     self.fill_tag(cx, slot, q, new)?;
                 } else {
                     // SAFETY: `q` is a live block of `new` bytes.
-                    unsafe { touch(q, new, cx.touch, cx.passes) };
+                    unsafe { touch(q, new, cx) };
                 }
                 // SAFETY: as above.
                 unsafe { *self.slots.get_unchecked_mut(slot) = Slot { ptr: q, size: new } };
@@ -538,9 +555,23 @@ impl<'t> Worker<'t> {
     }
 }
 
-/// Writes the first `min(size, bytes)` bytes of a fresh block, `passes`
-/// times, as 8-byte stores (then single bytes for the rest). The stores
-/// are volatile only so that the compiler emits them as written: it would
+/// The ranges of a `size`-byte block the workload touches: the first
+/// `min(size, touch)` bytes, or (touching the ends) half of them at the
+/// start and half at the end.
+#[inline(always)]
+fn touched(size: usize, cx: &Ctx) -> [(usize, usize); 2] {
+    let n = size.min(cx.touch);
+    if cx.touch_ends {
+        let tail = n / 2;
+        [(0, n - tail), (size - tail, size)]
+    } else {
+        [(0, n), (0, 0)]
+    }
+}
+
+/// Writes the touched bytes of a fresh block (see [`touched`]),
+/// `cx.passes` times, as 8-byte stores (then single bytes). The stores are
+/// volatile only so that the compiler emits them as written: it would
 /// otherwise turn the loop into a `memset` call, which costs more than
 /// most allocators' fast paths; on x86-64 a volatile store is a plain
 /// `mov`, with no fence.
@@ -548,21 +579,47 @@ impl<'t> Worker<'t> {
 /// # Safety
 /// `p` must be valid for writes of `size` bytes.
 #[inline(always)]
-unsafe fn touch(p: *mut u8, size: usize, bytes: usize, passes: u32) {
-    let n = size.min(bytes);
+unsafe fn touch(p: *mut u8, size: usize, cx: &Ctx) {
     let word = PATTERN.to_le_bytes();
-    for _ in 0..passes {
-        let mut i = 0;
-        while i + 8 <= n {
-            // SAFETY: `[i, i + 8)` is inside the block; `[u8; 8]` has
-            // alignment 1.
-            unsafe { (p.add(i) as *mut [u8; 8]).write_volatile(word) };
+    for _ in 0..cx.passes {
+        for (from, to) in touched(size, cx) {
+            let mut i = from;
+            while i + 8 <= to {
+                // SAFETY: `[i, i + 8)` is inside the block; `[u8; 8]` has
+                // alignment 1.
+                unsafe { (p.add(i) as *mut [u8; 8]).write_volatile(word) };
+                i += 8;
+            }
+            while i < to {
+                // SAFETY: `i < to <= size`.
+                unsafe { p.add(i).write_volatile(word[0]) };
+                i += 1;
+            }
+        }
+    }
+}
+
+/// Reads the touched bytes of a live block back (a workload that reads
+/// its blocks before freeing them); returns their sum.
+///
+/// # Safety
+/// `p` must be valid for reads of `size` bytes.
+#[inline(always)]
+unsafe fn read_back(p: *const u8, size: usize, cx: &Ctx) -> u64 {
+    let mut sum = 0u64;
+    for (from, to) in touched(size, cx) {
+        let mut i = from;
+        while i + 8 <= to {
+            // SAFETY: `[i, i + 8)` is inside the block.
+            let w = unsafe { (p.add(i) as *const [u8; 8]).read_volatile() };
+            sum = sum.wrapping_add(u64::from_le_bytes(w));
             i += 8;
         }
-        while i < n {
-            // SAFETY: `i < n <= size`.
-            unsafe { p.add(i).write_volatile(word[0]) };
+        while i < to {
+            // SAFETY: `i < to <= size`.
+            sum = sum.wrapping_add(u64::from(unsafe { p.add(i).read_volatile() }));
             i += 1;
         }
     }
+    sum
 }

@@ -67,6 +67,17 @@ pub enum Lifetime {
         /// Order of the frees.
         order: FreeOrder,
     },
+    /// A ring of `slots` slots (sh6bench): fill every slot in order; then,
+    /// at each wrap, keep a window of `keep × slots` slots (the next one
+    /// each wrap), free the slots below the window in allocation order and
+    /// those above it in reverse, and fill the freed slots again. A kept
+    /// block survives one more cycle.
+    Ring {
+        /// Slots in the ring.
+        slots: usize,
+        /// Fraction (0..1) of the slots kept at each wrap.
+        keep: f64,
+    },
     /// Short-lived blocks in a FIFO window of `window`, and with probability
     /// `fraction` a long-lived survivor instead: survivors fill `slots`
     /// slots, then each new one replaces a random older one.
@@ -86,7 +97,8 @@ pub enum Lifetime {
 /// The rule every lifetime obeys.
 pub const LIFETIME_RULE: Custom<Lifetime> = Custom {
     accepted: "immediate, fifo:WINDOW, random:SLOTS, batch:COUNT:lifo|fifo|random|mixed, \
-long-lived:FRACTION:SLOTS:WINDOW, or a table { kind = \"immediate\"|\"fifo\"|\"random\"|\"batch\"|\"long-lived\", ... }; \
+ring:SLOTS:KEEP, long-lived:FRACTION:SLOTS:WINDOW, \
+or a table { kind = \"immediate\"|\"fifo\"|\"random\"|\"batch\"|\"ring\"|\"long-lived\", ... }; \
 counts 1..=16777216",
     check: check_lifetime,
 };
@@ -110,7 +122,8 @@ impl Lifetime {
             Lifetime::Immediate => 1,
             Lifetime::Fifo { window: n }
             | Lifetime::Random { slots: n }
-            | Lifetime::Batch { count: n, .. } => *n,
+            | Lifetime::Batch { count: n, .. }
+            | Lifetime::Ring { slots: n, .. } => *n,
             Lifetime::LongLived { slots, window, .. } => window + slots,
         }
     }
@@ -134,6 +147,15 @@ pub fn check_lifetime(l: &Lifetime) -> Result<(), String> {
             } else {
                 Err(String::from("batch count out of range"))
             }
+        }
+        Lifetime::Ring { slots, keep } => {
+            if !(2..=MAX_SLOTS).contains(slots) {
+                return Err(String::from("ring slots out of range (2..=16777216)"));
+            }
+            if !keep.is_finite() || !(0.0..1.0).contains(keep) {
+                return Err(String::from("keep is not a fraction below 1"));
+            }
+            Ok(())
         }
         Lifetime::LongLived {
             fraction,
@@ -197,6 +219,13 @@ impl Lifetime {
                     })?,
                 })
             }
+            "ring" => {
+                want(2)?;
+                Ok(Lifetime::Ring {
+                    slots: parse_usize(args[0], "slots")?,
+                    keep: parse_f64(args[1], "keep")?,
+                })
+            }
             "long-lived" => {
                 want(3)?;
                 Ok(Lifetime::LongLived {
@@ -220,6 +249,7 @@ impl fmt::Display for Lifetime {
             Lifetime::Immediate => f.write_str("immediate"),
             Lifetime::Fifo { window } => write!(f, "fifo:{window}"),
             Lifetime::Random { slots } => write!(f, "random:{slots}"),
+            Lifetime::Ring { slots, keep } => write!(f, "ring:{slots}:{keep}"),
             Lifetime::Batch { count, order } => {
                 let order = match order {
                     FreeOrder::Lifo => "lifo",

@@ -82,6 +82,19 @@ enum Shape {
         next: usize,
         perm: Box<[u32]>,
     },
+    Ring {
+        slots: usize,
+        /// Slots kept per wrap.
+        keep: usize,
+        /// Index of the kept window at the last wrap.
+        window: usize,
+        /// The slots the current phase visits, in order.
+        order: Vec<u32>,
+        next: usize,
+        freeing: bool,
+        /// The first fill is done.
+        filled: bool,
+    },
     LongLived {
         window: usize,
         head: usize,
@@ -104,11 +117,17 @@ pub struct Plan {
     /// `None`: never hand off (no remote frees, or a single thread).
     remote: Option<Bernoulli>,
     realloc: Option<Bernoulli>,
-    /// This plan's thread and the thread count, for handoff targets.
-    thread: usize,
-    threads: usize,
-    /// Handoffs so far: targets go round the other threads in turn.
+    /// The threads handoffs go to, in turn.
+    targets: Box<[usize]>,
+    /// Handoffs so far: targets go round in turn.
     handoffs: usize,
+    /// A consumer (producer-consumer roles) only frees what it receives:
+    /// its plan has no actions.
+    consumer: bool,
+    /// Allocations left that reuse `run_size`.
+    run_left: u32,
+    run_size: usize,
+    size_run: u32,
     live: Box<[bool]>,
     live_count: usize,
     pending: Pending,
@@ -171,6 +190,18 @@ impl Plan {
                     None,
                 )
             }
+            Lifetime::Ring { slots, keep } => (
+                Shape::Ring {
+                    slots: *slots,
+                    keep: ((*slots as f64 * keep).round() as usize).min(slots - 1),
+                    window: 0,
+                    order: (0..*slots as u32).collect(),
+                    next: 0,
+                    freeing: false,
+                    filled: false,
+                },
+                None,
+            ),
             Lifetime::LongLived {
                 fraction,
                 slots,
@@ -199,15 +230,18 @@ impl Plan {
             rng,
             sizes: SizeSampler::new(&w.size),
             long_sizes,
-            remote: if w.threads > 1 {
-                chance(w.remote_free_fraction)
-            } else {
+            remote: if w.roles.targets(thread, w.threads).is_empty() {
                 None
+            } else {
+                chance(w.remote_free_fraction)
             },
             realloc: chance(w.realloc_fraction),
-            thread,
-            threads: w.threads,
+            targets: w.roles.targets(thread, w.threads).into_boxed_slice(),
             handoffs: 0,
+            consumer: w.roles.consumer(thread, w.threads),
+            run_left: 0,
+            run_size: 0,
+            size_run: w.size_run,
             live: vec![false; w.slots()].into_boxed_slice(),
             live_count: 0,
             pending: Pending::None,
@@ -235,6 +269,14 @@ impl Plan {
         }
         match &self.shape {
             Shape::Immediate | Shape::Batch { .. } => true,
+            // At the end of a fill every slot is live.
+            Shape::Ring {
+                filled,
+                freeing,
+                next,
+                order,
+                ..
+            } => *filled && !*freeing && *next == order.len(),
             Shape::Fifo { window, .. } => self.live_count == *window,
             Shape::Random { count, filled, .. } => filled == count,
             Shape::LongLived {
@@ -264,8 +306,21 @@ impl Plan {
     fn sample_size(&mut self, long: bool) -> usize {
         match (&self.long_sizes, long) {
             (Some(s), true) => s.sample(&mut self.rng),
-            _ => self.sizes.sample(&mut self.rng),
+            _ if self.run_left > 0 => {
+                self.run_left -= 1;
+                self.run_size
+            }
+            _ => {
+                self.run_size = self.sizes.sample(&mut self.rng);
+                self.run_left = self.size_run - 1;
+                self.run_size
+            }
         }
+    }
+
+    /// A consumer's plan has no actions (it frees what it receives).
+    pub fn is_consumer(&self) -> bool {
+        self.consumer
     }
 
     #[inline]
@@ -289,8 +344,7 @@ impl Plan {
         self.live_count -= 1;
         match self.remote {
             Some(r) if r.sample(&mut self.rng) => {
-                let others = self.threads - 1;
-                let to = (self.thread + 1 + self.handoffs % others) % self.threads;
+                let to = self.targets[self.handoffs % self.targets.len()];
                 self.handoffs += 1;
                 Action::Handoff { slot, to }
             }
@@ -382,6 +436,45 @@ impl Plan {
                     self.release(slot)
                 }
             }
+            Shape::Ring {
+                slots,
+                keep,
+                window,
+                order,
+                next,
+                freeing,
+                filled,
+            } => {
+                if *next == order.len() {
+                    // End of a phase: a fill ends in a wrap (free all but
+                    // the next kept window), a free phase in a refill of
+                    // the slots it freed.
+                    *next = 0;
+                    *freeing = !*freeing;
+                    if *freeing {
+                        let windows = (*slots / (*keep).max(1)).max(1);
+                        *window = (*window + 1) % windows;
+                        let lo = *window * *keep;
+                        let hi = (lo + *keep).min(*slots);
+                        // Below the window in allocation order, above it
+                        // in reverse.
+                        order.clear();
+                        order.extend(0..lo as u32);
+                        order.extend((hi as u32..*slots as u32).rev());
+                    } else {
+                        order.sort_unstable();
+                    }
+                }
+                let slot = order[*next] as usize;
+                *next += 1;
+                if *freeing {
+                    self.release(slot)
+                } else {
+                    // Every slot is live once a fill ends.
+                    *filled |= *next == order.len();
+                    self.alloc(slot, false)
+                }
+            }
             Shape::LongLived {
                 window,
                 head,
@@ -458,6 +551,7 @@ pub(crate) mod tests {
             "random:50",
             "batch:9:mixed",
             "batch:9:random",
+            "ring:40:0.2",
             "long-lived:0.05:100:8",
         ];
         let mut out: Vec<Checked> = lifetimes
@@ -607,13 +701,25 @@ pub(crate) mod tests {
             other.seed += 1;
             let differs_by_seed = a != run(&other, 0);
             let differs_by_thread = a != run(&w, 1);
-            // Fixed sizes with immediate frees and no remote frees or
-            // reallocs have no randomness to vary.
-            let random = w.remote_free_fraction > 0.0
+            // Only sizes, some lifetimes and fractions strictly between 0
+            // and 1 draw random numbers.
+            let fraction = |f: f64| f > 0.0 && f < 1.0;
+            let random = fraction(w.remote_free_fraction)
+                || fraction(w.realloc_fraction)
                 || !matches!(w.size, SizeDist::Fixed { .. })
-                || !matches!(w.lifetime, Lifetime::Immediate);
+                || matches!(
+                    w.lifetime,
+                    Lifetime::Random { .. }
+                        | Lifetime::LongLived { .. }
+                        | Lifetime::Batch {
+                            order: FreeOrder::Random | FreeOrder::Mixed,
+                            ..
+                        }
+                );
             assert_eq!(differs_by_seed, random, "{}", p.name);
-            assert_eq!(differs_by_thread, random, "{}", p.name);
+            if w.roles == crate::spec::workload::Roles::Symmetric {
+                assert_eq!(differs_by_thread, random, "{}", p.name);
+            }
         }
     }
 
@@ -638,6 +744,95 @@ pub(crate) mod tests {
         assert!(!plan.steady());
         plan.next();
         assert!(plan.steady());
+    }
+
+    #[test]
+    fn producers_hand_only_to_consumers_which_have_no_actions() {
+        let mut w = Workload::default();
+        for (f, v) in [
+            ("threads", "4"),
+            ("roles", "producer-consumer"),
+            ("remote_free_fraction", "1"),
+        ] {
+            w.set(f, v).unwrap();
+        }
+        let w = w.check().unwrap();
+        let targets: Vec<usize> = Plan::new(&w, 2)
+            .filter_map(|a| match a {
+                Action::Handoff { to, .. } => Some(to),
+                _ => None,
+            })
+            .take(4)
+            .collect();
+        assert_eq!(targets, [1, 3, 1, 3]);
+        assert!(Plan::new(&w, 1).is_consumer() && !Plan::new(&w, 0).is_consumer());
+        assert!(crate::spec::tape::Tape::compile(&w, 3)
+            .unwrap()
+            .cycle
+            .is_empty());
+    }
+
+    #[test]
+    fn sizes_come_in_runs() {
+        let mut w = Workload::default();
+        for (f, v) in [
+            ("size", "1..1000"),
+            ("size_run", "5"),
+            ("lifetime", "immediate"),
+        ] {
+            w.set(f, v).unwrap();
+        }
+        let sizes: Vec<usize> = Plan::new(&w.check().unwrap(), 0)
+            .filter_map(|a| match a {
+                Action::Alloc { size, .. } => Some(size),
+                _ => None,
+            })
+            .take(50)
+            .collect();
+        for run in sizes.chunks(5) {
+            assert!(run.iter().all(|&s| s == run[0]), "{sizes:?}");
+        }
+        assert!(sizes.chunks(5).any(|r| r[0] != sizes[0]));
+    }
+
+    #[test]
+    fn a_ring_keeps_a_moving_window_and_frees_around_it() {
+        let mut w = Workload::default();
+        w.set("lifetime", "ring:10:0.2").unwrap();
+        let actions: Vec<Action> = Plan::new(&w.check().unwrap(), 0)
+            .take(10 + 8 + 8 + 8)
+            .collect();
+        // The first fill visits every slot in order.
+        for (i, a) in actions[..10].iter().enumerate() {
+            assert!(matches!(a, Action::Alloc { slot, .. } if *slot == i));
+        }
+        // First wrap keeps slots 2..4: frees 0, 1 in order, then 9..4 in reverse.
+        let frees: Vec<usize> = actions[10..18]
+            .iter()
+            .map(|a| match a {
+                Action::Free { slot } => *slot,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(frees, [0, 1, 9, 8, 7, 6, 5, 4]);
+        // Then the freed slots are filled again, in order.
+        let fills: Vec<usize> = actions[18..26]
+            .iter()
+            .map(|a| match a {
+                Action::Alloc { slot, .. } => *slot,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(fills, [0, 1, 4, 5, 6, 7, 8, 9]);
+        // The next wrap keeps 4..6, so the blocks kept before are freed.
+        let frees: Vec<usize> = actions[26..34]
+            .iter()
+            .map(|a| match a {
+                Action::Free { slot } => *slot,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(frees, [0, 1, 2, 3, 9, 8, 7, 6]);
     }
 
     #[test]

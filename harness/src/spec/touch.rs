@@ -1,4 +1,4 @@
-//! How much of each block a workload writes.
+//! How much of each block a workload writes, and where.
 
 use std::fmt;
 
@@ -126,5 +126,38 @@ mod tests {
             Ok(Touch::All)
         );
         assert!((TOUCH_RULE.check)(&Touch::Bytes(1 << 30)).is_err());
+    }
+}
+
+/// Where in a block the touched bytes are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TouchAt {
+    /// The first `touch_bytes` bytes.
+    Start,
+    /// Half of `touch_bytes` at the start and half at the end of the block
+    /// (`touch_bytes = 2`: the first and the last byte, as sh6bench does).
+    Ends,
+}
+
+/// `start` or `ends`.
+pub const TOUCH_AT_RULE: Custom<TouchAt> = Custom {
+    accepted: "start, ends",
+    check: |_| Ok(()),
+};
+
+impl FieldValue for TouchAt {
+    fn from_toml(v: toml::Value) -> Result<Self, String> {
+        match v {
+            toml::Value::String(s) if s == "start" => Ok(TouchAt::Start),
+            toml::Value::String(s) if s == "ends" => Ok(TouchAt::Ends),
+            other => Err(format!("expected start or ends, got {other}")),
+        }
+    }
+    fn show(&self) -> String {
+        match self {
+            TouchAt::Start => "start".into(),
+            TouchAt::Ends => "ends".into(),
+        }
     }
 }

@@ -21,7 +21,7 @@ use serde::Serialize;
 use super::field::{Custom, FieldDoc, FieldValue, OptRange, Range};
 use super::lifetime::{Lifetime, LIFETIME_RULE};
 use super::size::{SizeDist, SIZE_RULE};
-use super::touch::{Touch, TOUCH_RULE};
+use super::touch::{Touch, TouchAt, TOUCH_AT_RULE, TOUCH_RULE};
 use crate::fields;
 
 /// Most threads a workload may ask for.
@@ -52,11 +52,19 @@ fields! {
     warmup_ops: u64 = 10_000, rule Range(0, u64::MAX);
     /// Distribution of requested block sizes.
     size: SizeDist = SizeDist::Uniform { min: 16, max: 512 }, rule SIZE_RULE;
+    /// Consecutive allocations that ask for the same drawn size (runs of
+    /// one size, as sh6bench's size sequence has; 1 draws every size).
+    size_run: u32 = 1, rule Range(1, 1_000_000);
     /// When blocks die: free at once, FIFO window, random slot replacement,
     /// batches, long-lived survivors.
     lifetime: Lifetime = Lifetime::Fifo { window: 64 }, rule LIFETIME_RULE;
     /// Fraction of frees handed to another thread and freed there.
     remote_free_fraction: f64 = 0.0, rule FRACTION;
+    /// Who frees what: `symmetric` (every thread allocates and frees, and
+    /// hands blocks to the others in turn) or `producer-consumer` (with 2
+    /// or more threads, even-numbered threads only allocate and hand their
+    /// blocks to the odd-numbered ones, which only free: xmalloc-test).
+    roles: Roles = Roles::Symmetric, rule ROLES_RULE;
     /// Fraction of allocations followed by a realloc of the same block to a
     /// new size drawn from the same distribution.
     realloc_fraction: f64 = 0.0, rule FRACTION;
@@ -65,9 +73,15 @@ fields! {
     /// Bytes written into each block after allocation: `all` or a count
     /// (capped at the block's size; 0 writes nothing).
     touch_bytes: Touch = Touch::All, rule TOUCH_RULE;
+    /// Where the touched bytes are: `start` (the first `touch_bytes`) or
+    /// `ends` (half at the start, half at the end of the block).
+    touch_at: TouchAt = TouchAt::Start, rule TOUCH_AT_RULE;
     /// How many times those bytes are written (repeated writes make false
     /// sharing visible).
     touch_passes: u32 = 1, rule Range(0, 1_000_000);
+    /// Read the touched bytes back before freeing a block (alloc-test and
+    /// mstress read every word of a block before they free it).
+    read_before_free: bool = false, rule BOOL;
     /// Thread generations: each thread's measured ops are split into
     /// rounds, each run on a freshly spawned thread that takes over the
     /// previous one's live blocks.
@@ -79,12 +93,63 @@ fields! {
     geometry: String = "classic".to_string(), rule GEOMETRY_RULE;
     /// Run an untimed verification pass: every block tagged when allocated
     /// and checked before it is freed or reallocated.
-    verify: bool = false, rule Custom::<bool> { accepted: "true, false", check: |_| Ok(()) };
+    verify: bool = false, rule BOOL;
     /// Latency pass: one operation in this many, on average, is timed, at
     /// random intervals (0 = no latency pass).
     latency_sample_one_in: u32 = 16, rule Range(0, 1 << 20);
     /// RNG seed; each thread's plan is seeded from (seed, thread).
     seed: u64 = 42, rule Range(0, u64::MAX);
+}
+
+const BOOL: Custom<bool> = Custom {
+    accepted: "true, false",
+    check: |_| Ok(()),
+};
+
+/// Who frees what (see the `roles` field).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Roles {
+    Symmetric,
+    ProducerConsumer,
+}
+
+const ROLES_RULE: Custom<Roles> = Custom {
+    accepted: "symmetric, producer-consumer",
+    check: |_| Ok(()),
+};
+
+impl FieldValue for Roles {
+    fn from_toml(v: toml::Value) -> Result<Self, String> {
+        match v {
+            toml::Value::String(s) if s == "symmetric" => Ok(Roles::Symmetric),
+            toml::Value::String(s) if s == "producer-consumer" => Ok(Roles::ProducerConsumer),
+            other => Err(format!(
+                "expected symmetric or producer-consumer, got {other}"
+            )),
+        }
+    }
+    fn show(&self) -> String {
+        match self {
+            Roles::Symmetric => "symmetric".into(),
+            Roles::ProducerConsumer => "producer-consumer".into(),
+        }
+    }
+}
+
+impl Roles {
+    /// Whether thread `t` of `threads` only frees what it receives.
+    pub fn consumer(self, t: usize, threads: usize) -> bool {
+        self == Roles::ProducerConsumer && threads > 1 && t % 2 == 1
+    }
+
+    /// The threads thread `t` of `threads` may hand blocks to.
+    pub fn targets(self, t: usize, threads: usize) -> Vec<usize> {
+        (0..threads)
+            .filter(|&o| o != t)
+            .filter(|&o| self == Roles::Symmetric || o % 2 == 1)
+            .collect()
+    }
 }
 
 const NAME_RULE: Custom<String> = Custom {
@@ -434,6 +499,10 @@ geometry = "modern"
 verify = true
 latency_sample_one_in = 8
 seed = 7
+roles = "producer-consumer"
+size_run = 3
+touch_at = "ends"
+read_before_free = true
 
 [size]
 kind = "weighted"
@@ -487,6 +556,10 @@ size = { kind = "log-uniform", min = 600, max = 9000 }
             verify: true,
             latency_sample_one_in: 8,
             seed: 7,
+            roles: Roles::ProducerConsumer,
+            size_run: 3,
+            touch_at: TouchAt::Ends,
+            read_before_free: true,
         }
     }
 

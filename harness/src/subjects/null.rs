@@ -8,28 +8,28 @@
 //!
 //! - **Per-thread stacks of free blocks, kept outside the blocks.** `alloc`
 //!   pops the calling thread's stack for the block's class, `dealloc`
-//!   pushes on it: an array access, no atomic, and no access to the block
-//!   itself, so freeing never misses the cache (a real allocator writes a
-//!   link into every freed block).
-//! - **Few, coarse classes**: every request up to 1 KiB shares one class,
-//!   then up to 4, 16 and 64 KiB, then powers of two. A freed block is the
-//!   next one handed out for any request of its class (LIFO), so the
-//!   workload's touch of a fresh block usually hits a line that is still
-//!   in cache. Blocks of the first classes span an odd number of cache
-//!   lines (1088 B, 4160 B, ...), so neighbours never share a line (no
-//!   false sharing, which would make `null` slower than a good allocator
-//!   on cache-scratch and cache-thrash) and do not alias in the cache's
-//!   sets.
+//!   pushes on it: an array access, no atomic, and no write into the block
+//!   itself (a real allocator links every freed block).
+//! - **Tight classes**: 16-byte steps up to 1 KiB, then powers of two, so
+//!   a workload's live blocks pack as densely as a good allocator packs
+//!   them and its touches hit the cache as often; a freed block is the
+//!   next one handed out for its class (LIFO).
+//! - **Blocks stay with the thread that carved them.** Fresh blocks come
+//!   from per-thread 1 MiB chunks whose first line names the owning
+//!   thread; a block freed by another thread does not go on that thread's
+//!   stack (where reusing it would put two threads' writes in one cache
+//!   line: false sharing, which good allocators avoid and which would make
+//!   `null` slower than them on cache-scratch) but to a global depot of its
+//!   class, from which only a thread whose stack is empty takes.
 //! - **Blocks that cross threads come back in batches.** A stack holds at
 //!   most [`STACK`] blocks; when a push finds it full, half of it goes to
-//!   a global depot of batches for that class (under a mutex, once per
-//!   batch), and a thread whose stack is empty takes a whole batch back.
-//!   So producer/consumer workloads reuse warm memory instead of growing,
-//!   and the lock costs a fraction of a nanosecond per operation. A thread
-//!   gives its stacks to the depots when it exits, for later rounds.
-//! - **Pre-touched memory.** Fresh blocks come from per-thread 1 MiB chunks
-//!   of one big `MAP_NORESERVE` region, faulted in with one
-//!   `MADV_POPULATE_WRITE` when the chunk is taken.
+//!   the depot of its class (under a mutex, once per batch), and a thread
+//!   whose stack is empty takes a whole batch back. So producer/consumer
+//!   workloads reuse warm memory instead of growing, at a fraction of a
+//!   nanosecond per operation. A thread's stacks go to the depots when it
+//!   exits, for later rounds.
+//! - **Pre-touched memory.** Chunks are faulted in with one
+//!   `MADV_POPULATE_WRITE` when taken, so steady state never page-faults.
 //!
 //! It never returns memory to the OS; its memory figures describe it, not
 //! the workload. Alignments up to 4096 are honoured; larger ones get null.
@@ -40,26 +40,29 @@ use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-/// The coarse classes: requests up to these sizes, and the bytes each
-/// block of them spans (an odd number of cache lines).
-const COARSE: [(usize, usize); 4] = [
-    (1 << 10, 17 * 64),
-    (4 << 10, 65 * 64),
-    (16 << 10, 257 * 64),
-    (64 << 10, 1025 * 64),
-];
+/// Granularity of the small classes.
+const STEP: usize = 16;
+/// Largest size of a small class.
+const SMALL_MAX: usize = 1024;
+/// Small classes are `0..SMALL` (class `c` holds `(c + 1) × 16` bytes).
+const SMALL: usize = SMALL_MAX / STEP;
 /// Then powers of two `2^k` for `k` in `MIN_POW..=MAX_POW`, for larger
-/// requests and for alignments beyond a cache line.
-const MIN_POW: u32 = 7;
+/// requests and for alignments beyond 16.
+const MIN_POW: u32 = 5;
 const MAX_POW: u32 = 28;
 /// Number of classes.
-const CLASSES: usize = COARSE.len() + (MAX_POW - MIN_POW + 1) as usize;
+const CLASSES: usize = SMALL + (MAX_POW - MIN_POW + 1) as usize;
 /// Largest alignment served.
 const MAX_ALIGN: usize = 4096;
 /// Blocks a thread's stack for one class holds.
-const STACK: usize = 128;
-/// Bytes of fresh memory a thread takes from the region at a time.
+const STACK: usize = 64;
+/// Bytes of fresh memory a thread takes from the region at a time (and
+/// their alignment: a block's chunk is its address rounded down).
 const CHUNK: usize = 1 << 20;
+/// Bytes at the start of a chunk that hold its owner.
+const CHUNK_HEADER: usize = 64;
+/// Blocks larger than this get a run of the region of their own.
+const LARGE: usize = CHUNK / 4;
 /// Region sizes tried, largest first (overcommit policies differ).
 const REGION_SIZES: [usize; 4] = [64 << 30, 16 << 30, 4 << 30, 1 << 30];
 
@@ -67,39 +70,29 @@ const REGION_SIZES: [usize; 4] = [64 << 30, 16 << 30, 4 << 30, 1 << 30];
 #[inline(always)]
 fn class_of(layout: Layout) -> Option<usize> {
     let (size, align) = (layout.size(), layout.align());
-    if align <= 64 {
-        if size <= COARSE[0].0 {
-            return Some(0);
-        }
-        if let Some(c) = COARSE.iter().position(|&(max, _)| size <= max) {
-            return Some(c);
-        }
+    if size <= SMALL_MAX && align <= STEP {
+        return Some(size.max(1).div_ceil(STEP) - 1);
     }
     if align > MAX_ALIGN {
         return None;
     }
     let bytes = size.max(align).checked_next_power_of_two()?;
     let k = bytes.trailing_zeros().max(MIN_POW);
-    (k <= MAX_POW).then(|| COARSE.len() + (k - MIN_POW) as usize)
+    (k <= MAX_POW).then(|| SMALL + (k - MIN_POW) as usize)
 }
 
 /// Bytes a block of `class` spans, and its alignment.
 fn block_of(class: usize) -> (usize, usize) {
-    match COARSE.get(class) {
-        Some(&(_, bytes)) => (bytes, 64),
-        None => {
-            let bytes = 1usize << (MIN_POW as usize + class - COARSE.len());
-            (bytes, bytes.min(MAX_ALIGN))
-        }
+    if class < SMALL {
+        ((class + 1) * STEP, STEP)
+    } else {
+        let bytes = 1usize << (MIN_POW as usize + class - SMALL);
+        (bytes, bytes.min(MAX_ALIGN))
     }
 }
 
-/// Blocks per batch in the depot: half a stack, or fewer when a block is
-/// too small to hold the others' addresses.
-fn batch_len(class: usize) -> usize {
-    let (bytes, _) = block_of(class);
-    (STACK / 2).min(bytes / 8 - 2)
-}
+/// Blocks per batch in the depot: half a stack.
+const BATCH: usize = STACK / 2;
 
 /// One class's free blocks on one thread.
 #[derive(Clone, Copy)]
@@ -113,8 +106,9 @@ const EMPTY: Stack = Stack {
     blocks: [ptr::null_mut(); STACK],
 };
 
-/// A stack of batches: each batch is stored in its first block, which
-/// holds the next batch, the count, and the other blocks' addresses.
+/// A stack of batches. Each batch is a list linked through the second word
+/// of its blocks; the first word of its first block links the next batch.
+/// (Every block spans at least two words.)
 struct Depot {
     top: *mut u8,
 }
@@ -134,35 +128,46 @@ static DEPOTS: [Mutex<Depot>; CLASSES] = [DEPOT; CLASSES];
 /// # Safety
 /// Every pointer is a free block of `class`, owned by the caller.
 unsafe fn deposit(class: usize, blocks: &[*mut u8]) {
-    debug_assert!(!blocks.is_empty() && blocks.len() <= batch_len(class) + 1);
+    debug_assert!(!blocks.is_empty() && blocks.len() <= BATCH);
+    // SAFETY: the blocks are free and at least two words long: their
+    // second words are ours to link them with.
+    unsafe {
+        for w in blocks.windows(2) {
+            (w[0] as *mut *mut u8).add(1).write(w[1]);
+        }
+        (blocks[blocks.len() - 1] as *mut *mut u8)
+            .add(1)
+            .write(ptr::null_mut());
+    }
     let head = blocks[0] as *mut *mut u8;
     let mut d = DEPOTS[class].lock().unwrap_or_else(|p| p.into_inner());
-    // SAFETY: `head` is a free block of at least `(batch_len + 2) * 8`
-    // bytes (see `batch_len`), ours to write.
-    unsafe {
-        head.write(d.top);
-        head.add(1).write((blocks.len() - 1) as *mut u8);
-        for (i, &b) in blocks[1..].iter().enumerate() {
-            head.add(2 + i).write(b);
-        }
-    }
+    // SAFETY: as above, for the head's first word.
+    unsafe { head.write(d.top) };
     d.top = head as *mut u8;
 }
 
 /// Takes a batch from the depot of `class` into `stack` (empty); returns
 /// one block of it.
 fn withdraw(class: usize, stack: &mut Stack) -> Option<*mut u8> {
-    let mut d = DEPOTS[class].lock().unwrap_or_else(|p| p.into_inner());
-    let head = d.top as *mut *mut u8;
-    if head.is_null() {
-        return None;
-    }
-    // SAFETY: `head` heads a batch written by `deposit`.
+    let head = {
+        let mut d = DEPOTS[class].lock().unwrap_or_else(|p| p.into_inner());
+        let head = d.top as *mut *mut u8;
+        if head.is_null() {
+            return None;
+        }
+        // SAFETY: `head` heads a batch written by `deposit`.
+        d.top = unsafe { head.read() };
+        head
+    };
+    // SAFETY: the batch is ours now; its blocks link through their second
+    // words, the last one to null, at most `BATCH` of them.
     unsafe {
-        d.top = head.read();
-        let n = head.add(1).read() as usize;
-        for i in 0..n {
-            stack.blocks[i] = head.add(2 + i).read();
+        let mut b = head.add(1).read();
+        let mut n = 0;
+        while !b.is_null() && n < STACK {
+            stack.blocks[n] = b;
+            n += 1;
+            b = (b as *mut *mut u8).add(1).read();
         }
         stack.len = n;
     }
@@ -181,7 +186,7 @@ impl Drop for Cache {
     fn drop(&mut self) {
         for class in 0..CLASSES {
             let s = &self.stacks[class];
-            for batch in s.blocks[..s.len].chunks(batch_len(class) + 1) {
+            for batch in s.blocks[..s.len].chunks(BATCH) {
                 // SAFETY: every block on this thread's stacks is free.
                 unsafe { deposit(class, batch) };
             }
@@ -193,6 +198,12 @@ thread_local! {
     static CACHE: UnsafeCell<Cache> = const {
         UnsafeCell::new(Cache { stacks: [EMPTY; CLASSES], bump: 0, end: 0 })
     };
+}
+
+/// The calling thread's cache, as an owner token for chunk headers.
+#[inline(always)]
+fn owner_token(c: &UnsafeCell<Cache>) -> usize {
+    c as *const UnsafeCell<Cache> as usize
 }
 
 /// The floor allocator (see the module docs). There is one, [`NULL`]:
@@ -299,25 +310,28 @@ impl NullAlloc {
         self.capacity.load(Ordering::Relaxed)
     }
 
-    /// The slow path: a batch from the depot, or fresh memory.
+    /// The slow path: a batch from the depot, or fresh memory from a chunk
+    /// owned by `owner`.
     #[cold]
-    fn refill(&self, cache: &mut Cache, class: usize) -> *mut u8 {
+    fn refill(&self, cache: &mut Cache, class: usize, owner: usize) -> *mut u8 {
         if let Some(p) = withdraw(class, &mut cache.stacks[class]) {
             return p;
         }
         let (bytes, align) = block_of(class);
-        if bytes > CHUNK / 4 {
+        if bytes > LARGE {
             return self.take(bytes, align);
         }
         let mut start = cache.bump.next_multiple_of(align);
         if cache.bump == 0 || start + bytes > cache.end {
-            let chunk = self.take(CHUNK, MAX_ALIGN);
+            let chunk = self.take(CHUNK, CHUNK);
             if chunk.is_null() {
                 return ptr::null_mut();
             }
-            cache.bump = chunk as usize;
+            // SAFETY: the chunk's first line is its header, ours to write.
+            unsafe { (chunk as *mut usize).write(owner) };
+            cache.bump = chunk as usize + CHUNK_HEADER;
             cache.end = chunk as usize + CHUNK;
-            start = cache.bump;
+            start = cache.bump.next_multiple_of(align);
         }
         cache.bump = start + bytes;
         start as *mut u8
@@ -327,8 +341,7 @@ impl NullAlloc {
     #[cold]
     fn spill(cache: &mut Cache, class: usize) {
         let s = &mut cache.stacks[class];
-        let n = batch_len(class) + 1;
-        let keep = s.len - n;
+        let keep = s.len - BATCH;
         // SAFETY: the top `n` blocks of this thread's stack are free blocks
         // of `class`, moved out of the stack here.
         unsafe { deposit(class, &s.blocks[keep..s.len]) };
@@ -349,12 +362,13 @@ unsafe impl GlobalAlloc for NullAlloc {
             return ptr::null_mut();
         };
         CACHE.with(|c| {
+            let owner = owner_token(c);
             // SAFETY: the cache is this thread's; nothing else borrows it
             // while this call runs (no allocation happens inside).
             let cache = unsafe { &mut *c.get() };
             let s = &mut cache.stacks[class];
             if s.len == 0 {
-                return self.refill(cache, class);
+                return self.refill(cache, class, owner);
             }
             s.len -= 1;
             s.blocks[s.len]
@@ -367,6 +381,18 @@ unsafe impl GlobalAlloc for NullAlloc {
             return;
         };
         let _ = CACHE.try_with(|c| {
+            if block_of(class).0 <= LARGE {
+                // SAFETY: a block of this size was carved from a chunk,
+                // whose first word names its owner.
+                let owner = unsafe { ((ptr as usize & !(CHUNK - 1)) as *const usize).read() };
+                if owner != owner_token(c) {
+                    // Another thread's block goes back through the depot
+                    // (see the module docs).
+                    // SAFETY: a free block of `class`, ours to give.
+                    unsafe { deposit(class, &[ptr]) };
+                    return;
+                }
+            }
             // SAFETY: as in `alloc`.
             let cache = unsafe { &mut *c.get() };
             if cache.stacks[class].len == STACK {
@@ -390,8 +416,10 @@ mod tests {
     #[test]
     fn classes_cover_every_size_and_alignment() {
         assert_eq!(class_of(layout(1, 1)), Some(0));
-        assert_eq!(class_of(layout(1024, 8)), Some(0));
-        assert_eq!(class_of(layout(1025, 8)), Some(1));
+        assert_eq!(class_of(layout(16, 8)), Some(0));
+        assert_eq!(class_of(layout(17, 8)), Some(1));
+        assert_eq!(block_of(class_of(layout(1024, 8)).unwrap()).0, 1024);
+        assert_eq!(block_of(class_of(layout(1025, 8)).unwrap()).0, 2048);
         for (size, align) in [
             (1usize, 1usize),
             (1000, 64),
@@ -403,7 +431,6 @@ mod tests {
             let c = class_of(layout(size, align)).unwrap();
             let (bytes, al) = block_of(c);
             assert!(bytes >= size && al >= align, "{size} {align}");
-            assert!(batch_len(c) >= 1);
         }
         assert_eq!(class_of(layout(8, 8192)), None);
         assert_eq!(class_of(layout((1 << 28) + 1, 8)), None);
@@ -430,9 +457,9 @@ mod tests {
         let (p, _, l) = blocks[2];
         // SAFETY: `p` was allocated with `l` and is freed once.
         unsafe { a.dealloc(p as *mut u8, l) };
-        // Any request of the same class gets it back.
+        // The next request of its class gets it back.
         // SAFETY: non-zero size.
-        assert_eq!(unsafe { a.alloc(layout(7, 8)) } as usize, p, "LIFO reuse");
+        assert_eq!(unsafe { a.alloc(layout(999, 8)) } as usize, p, "LIFO reuse");
     }
 
     #[test]
@@ -454,8 +481,8 @@ mod tests {
         })
         .join()
         .unwrap();
-        // The other thread spilled batches and gave the rest back at exit:
-        // everything is in the depot, and this thread gets it back.
+        // The other thread sent every block, not its own, to the depot:
+        // this thread gets them all back.
         let again: std::collections::BTreeSet<usize> = (0..n)
             // SAFETY: non-zero size.
             .map(|_| unsafe { a.alloc(l) } as usize)
