@@ -85,6 +85,11 @@ pub enum Command {
     /// (internal: `run` starts one child per cell).
     #[command(hide = true)]
     Cell(CellArgs),
+    /// Run one application program in this process, with the subject named
+    /// by `POOLBENCH_GLOBAL` as the global allocator, and print its metrics
+    /// as JSON (internal).
+    #[command(hide = true)]
+    AppCell(crate::programs::apps::AppCellArgs),
 }
 
 /// Flags shared by `run` and `suite`.
@@ -194,6 +199,7 @@ fn dispatch(command: Command) -> u8 {
         Command::Report(args) => report(&args),
         Command::Compare(args) => compare(&args),
         Command::Cell(args) => return crate::cell::child_main(&args),
+        Command::AppCell(args) => return crate::programs::apps::cell_main(&args),
     };
     match result {
         Ok(code) => code,

@@ -10,6 +10,7 @@ pub mod latency;
 pub mod memory;
 pub mod null;
 pub mod preset;
+pub mod programs;
 pub mod report;
 pub mod results;
 pub mod run;
