@@ -6,53 +6,63 @@
 //! wrong result, not as a crash, so it only touches *byte buffers*: blocks
 //! requested with alignment 1 (`String`, `Vec<u8>`), which never hold a
 //! pointer. It flips the lowest bit of a buffer's first byte, and only when
-//! that byte is ASCII, so a damaged `String` is still valid UTF-8. Every
-//! [`PERIOD`]th byte-buffer event becomes a victim:
+//! that byte is ASCII, so a damaged `String` is still valid UTF-8. On each
+//! thread, the first byte-buffer event after arming and every [`PERIOD`]th
+//! one after it pick a victim:
 //!
-//! - a fresh buffer (`alloc`) is damaged at its owning thread's *next*
-//!   allocator call, by which time the program has filled it; a buffer
-//!   freed or grown before that is not damaged at `dealloc` (never after
-//!   it was freed);
+//! - a fresh buffer (`alloc`) is damaged at its thread's *next* allocator
+//!   call, by which time the program has filled it; a buffer freed or
+//!   grown before that is spared at `dealloc` (never written after it was
+//!   freed);
 //! - a growing buffer (`realloc`) is damaged in its new place, right after
 //!   the copy: its first byte holds data the program wrote before it asked
 //!   for more room and will read later.
 //!
+//! Counting per thread keeps the damage where the program is: a helper
+//! thread (the cell's RSS sampler) cannot take a program thread's turn.
 //! Damage happens only while the program's measured part runs ([`arm`] /
 //! [`disarm`], which `apps` calls around it when this is the process's
-//! subject), so the command line, the
-//! program's input and its expected result are never damaged. The
-//! bookkeeping (one victim at a time) sits behind a spin lock; speed does
-//! not matter here. In binary-trees, whose nodes hold nothing but pointers,
-//! the damage lands in the program's output text, which its check compares
-//! line by line with the expected output (as the benchmarks game verifies
-//! the program).
+//! subject), so the command line, the program's input and its expected
+//! result are never damaged. Pending victims sit in a small table behind a
+//! spin lock; speed does not matter here. In binary-trees, whose nodes hold
+//! nothing but pointers, the damage lands in the program's output text,
+//! which its check compares line by line with the expected output (as the
+//! benchmarks game verifies the program).
 
 use core::alloc::{GlobalAlloc, Layout};
-use core::cell::UnsafeCell;
+use core::cell::{Cell, UnsafeCell};
 use std::alloc::System;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-/// One byte-buffer event in this many becomes a victim (the first one too).
+/// On each thread, one byte-buffer event in this many (from the first)
+/// picks a victim.
 pub const PERIOD: u64 = 64;
+
+/// Pending victims at most (one per thread); a thread finding the table
+/// full lets its victim go.
+const TABLE: usize = 64;
 
 /// The corrupting test subject (see the module docs).
 pub struct Corrupt;
 
 static ARMED: AtomicBool = AtomicBool::new(false);
+/// Incremented by every [`arm`]; a thread whose count is from an older
+/// epoch starts counting afresh.
+static EPOCH: AtomicU64 = AtomicU64::new(0);
 static DAMAGED: AtomicU64 = AtomicU64::new(0);
 
-/// Starts damaging, counting events afresh (so the first byte-buffer
-/// event is a victim); a no-op for any other subject, which never looks.
+/// Starts damaging; every thread counts its events afresh. A no-op for
+/// any other subject, which never looks.
 pub fn arm() {
-    State::lock().events = 0;
+    EPOCH.fetch_add(1, Ordering::SeqCst);
     ARMED.store(true, Ordering::SeqCst);
 }
 
-/// Stops damaging; a pending victim is dropped undamaged.
+/// Stops damaging; pending victims are let go undamaged.
 pub fn disarm() {
     ARMED.store(false, Ordering::SeqCst);
-    let mut s = State::lock();
-    s.victim = 0;
+    let mut b = State::lock();
+    b.victims = [Victim::NONE; TABLE];
 }
 
 /// Bytes flipped so far in this process.
@@ -61,22 +71,48 @@ pub fn damaged() -> u64 {
 }
 
 thread_local! {
-    /// Its address identifies the thread; no destructor, no allocation.
+    /// Its address identifies the thread. `const`, no destructor: no
+    /// allocation, usable inside a global allocator.
     static MARK: u8 = const { 0 };
+    /// This thread's byte-buffer events: (epoch, count).
+    static EVENTS: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
 }
 
 fn thread_id() -> usize {
     MARK.with(|m| m as *const u8 as usize)
 }
 
-/// The bookkeeping behind the spin lock.
-struct Book {
-    /// Byte-buffer events seen while armed.
-    events: u64,
-    /// The pending victim's address, or 0.
-    victim: usize,
+/// Counts one byte-buffer event of the calling thread; true when it picks
+/// a victim.
+fn next_is_victim() -> bool {
+    let epoch = EPOCH.load(Ordering::Relaxed);
+    EVENTS.with(|e| {
+        let (seen, n) = e.get();
+        let n = if seen == epoch { n } else { 0 };
+        e.set((epoch, n + 1));
+        n % PERIOD == 0
+    })
+}
+
+fn is_buffer(layout: Layout) -> bool {
+    layout.align() == 1 && layout.size() > 0
+}
+
+#[derive(Clone, Copy)]
+struct Victim {
     /// The thread that allocated it.
     owner: usize,
+    /// Its address; 0 for a free entry.
+    ptr: usize,
+}
+
+impl Victim {
+    const NONE: Victim = Victim { owner: 0, ptr: 0 };
+}
+
+/// The pending victims, behind the spin lock.
+struct Book {
+    victims: [Victim; TABLE],
 }
 
 struct State {
@@ -91,9 +127,7 @@ unsafe impl Sync for State {}
 static STATE: State = State {
     busy: AtomicBool::new(false),
     book: UnsafeCell::new(Book {
-        events: 0,
-        victim: 0,
-        owner: 0,
+        victims: [Victim::NONE; TABLE],
     }),
 };
 
@@ -135,21 +169,36 @@ impl Drop for Held {
 }
 
 impl Book {
-    /// Counts one byte-buffer event; true when it is a victim.
-    fn next_is_victim(&mut self) -> bool {
-        let n = self.events;
-        self.events += 1;
-        n % PERIOD == 0
+    /// Lets go of the victim at `ptr` (its block is being freed or moved);
+    /// true if there was one.
+    fn spare(&mut self, ptr: usize) -> bool {
+        match self.victims.iter_mut().find(|v| v.ptr == ptr) {
+            Some(v) => {
+                *v = Victim::NONE;
+                true
+            }
+            None => false,
+        }
     }
 
-    /// Damages the pending victim if the calling thread owns it and it is
-    /// not `except` (a block being freed or moved right now).
-    fn settle(&mut self, me: usize, except: usize) {
-        if self.victim != 0 && self.owner == me && self.victim != except {
-            // SAFETY: the victim is live: a dealloc or realloc of it clears
-            // it under this lock before the block is released.
-            unsafe { flip(self.victim as *mut u8) };
-            self.victim = 0;
+    /// Damages the calling thread's pending victim, if any.
+    fn settle(&mut self, me: usize) {
+        if let Some(v) = self
+            .victims
+            .iter_mut()
+            .find(|v| v.ptr != 0 && v.owner == me)
+        {
+            // SAFETY: the victim is live: freeing or moving its block lets
+            // it go (`spare`) under this lock before the block is released.
+            unsafe { flip(v.ptr as *mut u8) };
+            *v = Victim::NONE;
+        }
+    }
+
+    /// Makes `ptr` the calling thread's pending victim if there is room.
+    fn pick(&mut self, me: usize, ptr: usize) {
+        if let Some(v) = self.victims.iter_mut().find(|v| v.ptr == 0) {
+            *v = Victim { owner: me, ptr };
         }
     }
 }
@@ -185,27 +234,21 @@ unsafe impl GlobalAlloc for Corrupt {
         if armed() {
             let me = thread_id();
             let mut b = State::lock();
-            b.settle(me, 0);
-            let buffer = !p.is_null() && layout.align() == 1 && layout.size() > 0;
-            // A victim while another is pending is let go.
-            if buffer && b.next_is_victim() && b.victim == 0 {
-                b.victim = p as usize;
-                b.owner = me;
+            b.settle(me);
+            if !p.is_null() && is_buffer(layout) && next_is_victim() {
+                b.pick(me, p as usize);
             }
         }
         p
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // Clear (or settle) the victim under the lock even when disarmed,
-        // so a victim is never written after its block was freed.
+        // Spare (or settle) under the lock even when disarmed, so a victim
+        // is never written after its block was freed.
         {
-            let me = thread_id();
             let mut b = State::lock();
-            if b.victim == ptr as usize {
-                b.victim = 0;
-            } else if armed() {
-                b.settle(me, ptr as usize);
+            if !b.spare(ptr as usize) && armed() {
+                b.settle(thread_id());
             }
         }
         // SAFETY: forwarded contract.
@@ -213,26 +256,21 @@ unsafe impl GlobalAlloc for Corrupt {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let mut was_victim = false;
-        {
-            let me = thread_id();
+        let was_victim = {
             let mut b = State::lock();
-            if b.victim == ptr as usize {
-                b.victim = 0;
-                was_victim = true;
-            } else if armed() {
-                b.settle(me, ptr as usize);
+            let spared = b.spare(ptr as usize);
+            if !spared && armed() {
+                b.settle(thread_id());
             }
-        }
+            spared
+        };
         // SAFETY: forwarded contract.
         let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if armed() && !p.is_null() && layout.align() == 1 && layout.size() > 0 {
-            let mut b = State::lock();
-            if b.next_is_victim() || was_victim {
-                // SAFETY: `p` is the live, grown block; its first byte was
-                // copied from the old one.
-                unsafe { flip(p) };
-            }
+        if armed() && !p.is_null() && is_buffer(layout) && (next_is_victim() || was_victim) {
+            // SAFETY: `p` is the live, grown block, owned by the calling
+            // thread until it returns; its first byte was copied from the
+            // old one.
+            unsafe { flip(p) };
         }
         p
     }
@@ -243,7 +281,9 @@ mod tests {
     use super::*;
 
     /// Exercises the subject directly (not as the global allocator). The
-    /// arming flag is process-wide, so this is the module's only test.
+    /// arming flag is process-wide, so this is the module's only test (no
+    /// other unit test arms it: `apps` does only when the process's
+    /// subject is `corrupt`).
     #[test]
     fn damages_byte_buffers_only_while_armed() {
         let bytes = Layout::from_size_align(8, 1).unwrap();
@@ -260,16 +300,42 @@ mod tests {
 
             arm();
             let before = damaged();
-            let v = Corrupt.alloc(bytes); // the first event is a victim
+            let v = Corrupt.alloc(bytes); // the thread's first event: a victim
             v.write_bytes(b'b', 8);
-            let w = Corrupt.alloc(words); // the owner's next call damages it
+            // Another thread's calls neither damage it nor take its turn.
+            std::thread::spawn(move || {
+                let x = Corrupt.alloc(bytes);
+                x.write_bytes(b'x', 8);
+                Corrupt.dealloc(x, bytes);
+            })
+            .join()
+            .unwrap();
+            assert_eq!(*v, b'b');
+            let w = Corrupt.alloc(words); // this thread's next call damages it
             w.cast::<u64>().write(u64::MAX);
             assert_eq!(*v, b'c');
             assert_eq!(*v.add(1), b'b', "one byte only");
             assert_eq!(damaged(), before + 1);
             let w2 = Corrupt.alloc(words);
             assert_eq!(w.cast::<u64>().read(), u64::MAX, "never a word block");
+
+            // A victim freed before its thread's next call is spared.
+            arm();
+            let f = Corrupt.alloc(bytes);
+            f.write_bytes(b'f', 8);
+            Corrupt.dealloc(f, bytes);
+            let after = damaged();
+            let g = Corrupt.alloc(words);
+            assert_eq!(damaged(), after);
+            // A growing victim is damaged in its new place.
+            arm();
+            let r = Corrupt.alloc(bytes);
+            r.write_bytes(b'r', 8);
+            let r = Corrupt.realloc(r, bytes, 64);
+            assert_eq!((*r, *r.add(7)), (b's', b'r'));
             disarm();
+            Corrupt.dealloc(r, Layout::from_size_align(64, 1).unwrap());
+            Corrupt.dealloc(g, words);
             Corrupt.dealloc(w2, words);
             Corrupt.dealloc(w, words);
             Corrupt.dealloc(v, bytes);
