@@ -7,7 +7,7 @@
 //! | --- | --- |
 //! | [`cli`] | argument parsing, `run`/`suite`, child cells, exit codes |
 //! | [`report`] | terminal summary, HTML report, compare page, charts; reads only [`results`] |
-//! | [`measure`] | the driver (worker loop, phases, transport), clock, latency, memory, verification |
+//! | [`measure`], [`programs`] | the driver (worker loop, phases, transport), clock, latency, memory, verification; application programs and external commands as workloads |
 //! | [`subjects`] | the allocators a cell can drive, behind one trait |
 //! | [`spec`] | the workload model, presets, sweeps, plans and tapes |
 //! | [`results`] | the versioned results schema (serde only) |
@@ -16,6 +16,7 @@
 pub mod cli;
 pub mod error;
 pub mod measure;
+pub mod programs;
 pub mod report;
 pub mod results;
 pub mod spec;

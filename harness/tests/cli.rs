@@ -482,3 +482,48 @@ fn duration_ms_works_from_set_and_sweep() {
         }
     }
 }
+
+#[test]
+fn an_application_runs_like_a_preset_and_gets_no_floor() {
+    let out = out_dir("app");
+    let o = poolbench(
+        &[
+            "run",
+            "-s",
+            "system,sharded",
+            "-w",
+            "json:200",
+            "-t",
+            "1,2",
+            "--repeat",
+            "1",
+            "--json",
+            "--no-progress",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let r: RunResults = serde_json::from_slice(&o.stdout).unwrap();
+    let keys: Vec<String> = r.cells.iter().map(|c| c.key()).collect();
+    assert_eq!(
+        keys,
+        [
+            "json/system/t1",
+            "json/sharded/t1",
+            "json/system/t2",
+            "json/sharded/t2"
+        ]
+    );
+    assert!(r.floors.is_empty());
+    for c in &r.cells {
+        assert_eq!(c.kind, harness::results::CellKind::App);
+        let run = &c.metrics().unwrap().runs[0];
+        assert_eq!(run.unit.as_deref(), Some("documents"));
+        assert!(run.ops > 0 && run.checksum.is_some());
+    }
+    // null cannot serve a whole process: asked by name, refused up front.
+    let o = poolbench(&["run", "-s", "null", "-w", "json"], &[]);
+    assert_eq!(o.status.code(), Some(BAD_INPUT), "{}", stderr(&o));
+}

@@ -29,10 +29,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::cli::{CellArgs, EXIT_BAD_INPUT, EXIT_ERROR, EXIT_OK, EXIT_VERIFICATION};
+use crate::cli::sweep::Work;
+use crate::cli::{AppCellArgs, CellArgs, EXIT_BAD_INPUT, EXIT_ERROR, EXIT_OK, EXIT_VERIFICATION};
 use crate::measure::CellError;
+use crate::programs::apps::{self, AppError};
 use crate::results::{Failure, FailureKind, RunMetrics};
 use crate::spec::workload::Workload;
+use crate::subjects::global::{GEOMETRY_ENV, SUBJECT_ENV};
 
 /// Environment variable naming a subject whose cells fail on purpose:
 /// `SUBJECT:MODE` (or `*:MODE` for every subject), MODE as for `--crash`.
@@ -95,30 +98,47 @@ pub struct ChildOptions {
     pub pin: bool,
 }
 
+/// The child command of one cell: `cell` for a synthetic workload (the
+/// harness drives the subject), `app-cell` for an application (the subject
+/// is the child's global allocator). Only an application child gets
+/// `POOLBENCH_GLOBAL`: a synthetic one must keep the system allocator for
+/// the harness's own allocations, whatever the parent's environment says.
+pub fn command(exe: &Path, subject: &str, work: &Work, opts: ChildOptions) -> Command {
+    let mut cmd = Command::new(exe);
+    cmd.env_remove(SUBJECT_ENV).env_remove(GEOMETRY_ENV);
+    match work {
+        Work::Synthetic(w) => {
+            cmd.args(["cell", "--subject", subject, "--workload-json"]);
+            cmd.arg(serde_json::to_string(w).unwrap_or_default());
+            if opts.stress {
+                cmd.arg("--stress");
+            }
+            if opts.pin {
+                cmd.arg("--pin");
+            }
+        }
+        Work::App { app, size, threads } => {
+            cmd.args(["app-cell", "--app", app])
+                .arg("--size")
+                .arg(size.to_string())
+                .arg("--threads")
+                .arg(threads.to_string())
+                .env(SUBJECT_ENV, subject);
+        }
+    }
+    cmd
+}
+
 /// One child process for one cell.
 pub fn run_once(
     exe: &Path,
     subject: &str,
-    workload_json: &str,
+    work: &Work,
     opts: ChildOptions,
     timeout: Duration,
     cancel: &AtomicBool,
 ) -> Result<RunMetrics, Failure> {
-    let mut cmd = Command::new(exe);
-    cmd.args([
-        "cell",
-        "--subject",
-        subject,
-        "--workload-json",
-        workload_json,
-    ]);
-    if opts.stress {
-        cmd.arg("--stress");
-    }
-    if opts.pin {
-        cmd.arg("--pin");
-    }
-    let mut child = cmd
+    let mut child = command(exe, subject, work, opts)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -373,6 +393,29 @@ pub fn child_main(args: &CellArgs) -> u8 {
                 EXIT_BAD_INPUT
             } else {
                 EXIT_ERROR
+            };
+            child_error(code, e.to_string())
+        }
+    }
+}
+
+/// The hidden `app-cell` subcommand: runs one application program under
+/// the process's global subject and prints its metrics as one JSON line.
+/// A wrong result exits with the verification code.
+pub fn app_child_main(args: &AppCellArgs) -> u8 {
+    match apps::measure(&args.app, args.size, args.threads) {
+        Ok(m) => match serde_json::to_string(&m) {
+            Ok(line) => {
+                println!("{line}");
+                EXIT_OK
+            }
+            Err(e) => child_error(EXIT_ERROR, format!("cannot encode metrics: {e}")),
+        },
+        Err(e) => {
+            let code = match e {
+                AppError::Check { .. } => EXIT_VERIFICATION,
+                AppError::Pool(_) => EXIT_ERROR,
+                _ => EXIT_BAD_INPUT,
             };
             child_error(code, e.to_string())
         }

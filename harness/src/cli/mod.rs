@@ -89,6 +89,11 @@ pub enum Command {
     /// (internal: `run` starts one child per cell).
     #[command(hide = true)]
     Cell(CellArgs),
+    /// Run one application program in this process, with the subject named
+    /// by `POOLBENCH_GLOBAL` as the global allocator, and print its metrics
+    /// as JSON (internal).
+    #[command(hide = true)]
+    AppCell(AppCellArgs),
 }
 
 /// Flags shared by `run` and `suite`.
@@ -140,6 +145,21 @@ pub struct RunArgs {
     /// configuration.
     #[arg(long)]
     pub no_floor: bool,
+}
+
+/// The hidden `app-cell` child: one application program, run with the
+/// subject (`POOLBENCH_GLOBAL`) as the process's global allocator.
+#[derive(Debug, Clone, Args)]
+pub struct AppCellArgs {
+    /// The program (see `poolbench list`).
+    #[arg(long)]
+    pub app: String,
+    /// The program's size parameter (default: the program's own).
+    #[arg(long)]
+    pub size: Option<u64>,
+    /// Threads of the rayon pool.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -228,6 +248,7 @@ fn dispatch(command: Command) -> u8 {
         Command::Report(args) => report(&args),
         Command::Compare(args) => compare(&args),
         Command::Cell(args) => return crate::cli::cell::child_main(&args),
+        Command::AppCell(args) => return crate::cli::cell::app_child_main(&args),
     };
     match result {
         Ok(code) => code,

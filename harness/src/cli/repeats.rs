@@ -188,6 +188,7 @@ mod tests {
     fn cell(subject: &str, rates: &[f64]) -> Cell {
         Cell {
             subject: subject.into(),
+            kind: Default::default(),
             workload: "w".into(),
             threads: 1,
             sweep: BTreeMap::new(),

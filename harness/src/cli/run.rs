@@ -34,9 +34,9 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::cell::ChildOptions;
 use crate::cli::repeats::{self, FLOOR_SUBJECT};
-use crate::cli::sweep::{CellSpec, Request};
+use crate::cli::sweep::{CellSpec, Request, Work};
 use crate::cli::{BadInput, RunArgs, EXIT_CELLS_FAILED, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK};
-use crate::results::{Cell, Failure, Outcome, RunMetrics, RunResults, SCHEMA_VERSION};
+use crate::results::{Cell, CellKind, Failure, Outcome, RunMetrics, RunResults, SCHEMA_VERSION};
 
 /// Thread counts of the default suite.
 pub const SUITE_THREADS: &[usize] = &[1, 2];
@@ -79,11 +79,15 @@ pub fn check_out_dir(dir: &Path) -> Result<(), BadInput> {
     std::fs::remove_file(&probe).map_err(refuse)
 }
 
-/// The floor cells a request lacks: `null` at every configuration.
+/// The floor cells a request lacks: `null` at every configuration of a
+/// synthetic workload.
 fn with_floor(mut cells: Vec<CellSpec>) -> Vec<CellSpec> {
     let mut have: BTreeMap<String, bool> = BTreeMap::new();
     let mut order: Vec<CellSpec> = Vec::new();
-    for c in &cells {
+    for c in cells
+        .iter()
+        .filter(|c| matches!(c.work, Work::Synthetic(_)))
+    {
         let key = c.config_key();
         let is_floor = c.subject == FLOOR_SUBJECT;
         let e = have.entry(key).or_insert_with(|| {
@@ -216,11 +220,14 @@ fn assemble(cells: &[CellSpec], pending: &[Pending], head: &RunResults) -> Resul
         };
         results.cells.push(Cell {
             subject: spec.subject.clone(),
-            workload: spec.workload.name.clone(),
+            kind: match spec.work {
+                Work::Synthetic(_) => CellKind::Synthetic,
+                Work::App { .. } => CellKind::App,
+            },
+            workload: spec.work.name().to_string(),
             threads: spec.threads(),
             sweep: spec.sweep.clone(),
-            workload_params: serde_json::to_value(&spec.workload)
-                .context("cannot encode a workload")?,
+            workload_params: spec.work.params(),
             outcome,
         });
     }
@@ -278,10 +285,6 @@ pub fn execute(
     ));
     overall.set_prefix("poolbench");
 
-    let jsons: Vec<String> = cells
-        .iter()
-        .map(|c| serde_json::to_string(&c.workload).context("cannot encode a workload"))
-        .collect::<Result<_>>()?;
     let mut pending: Vec<Pending> = cells
         .iter()
         .map(|_| Pending {
@@ -313,7 +316,7 @@ pub fn execute(
             let result = crate::cli::cell::run_once(
                 &opts.exe,
                 &spec.subject,
-                &jsons[i],
+                &spec.work,
                 opts.child,
                 opts.timeout,
                 &INTERRUPTED,
@@ -471,6 +474,8 @@ pub fn list_text() -> String {
         let _ = writeln!(out, "  {:<width$}  stresses: {}", p.name, p.stresses);
         let _ = writeln!(out, "  {:<width$}  follows:  {}", "", p.follows);
     }
+    out.push('\n');
+    out.push_str(&crate::programs::apps::listing());
     out.push_str("\nWorkload fields (--set FIELD=VALUE, --sweep FIELD=V1,V2,..., or TOML keys):\n");
     let fields = crate::spec::workload::Workload::docs();
     let width = fields.iter().map(|f| f.name.len()).max().unwrap_or(0);

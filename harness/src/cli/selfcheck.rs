@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cli::cell::{run_once, ChildOptions};
 use crate::cli::run::check_out_dir;
+use crate::cli::sweep::Work;
 use crate::cli::{SelfcheckArgs, EXIT_ERROR, EXIT_OK};
 use crate::measure::clock::Clock;
 use crate::results::{RunMetrics, RunResults, SelfCheck};
@@ -80,10 +81,6 @@ fn measure(
 ) -> Result<Vec<Vec<f64>>> {
     let exe = std::env::current_exe().context("cannot find the poolbench executable")?;
     let cancel = AtomicBool::new(false);
-    let jsons: Vec<String> = cells
-        .iter()
-        .map(|(_, w)| serde_json::to_string(w))
-        .collect::<Result<_, _>>()?;
     let mut out = vec![Vec::new(); cells.len()];
     for r in 0..repeat {
         for (i, (subject, w)) in cells.iter().enumerate() {
@@ -91,7 +88,7 @@ fn measure(
             let m: RunMetrics = run_once(
                 &exe,
                 subject,
-                &jsons[i],
+                &Work::Synthetic(w.clone()),
                 ChildOptions::default(),
                 CELL_TIMEOUT,
                 &cancel,

@@ -17,8 +17,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use crate::error::BadInput;
+use crate::programs::apps;
 use crate::spec::preset;
 use crate::spec::workload::{Checked, Workload};
+use crate::subjects::global;
 
 /// What the user asked for, parsed but not yet resolved.
 #[derive(Clone, Debug, Default)]
@@ -36,23 +38,64 @@ pub struct Request {
     pub quick: bool,
 }
 
-/// One cell to run: a subject and a fully resolved, checked workload.
+/// What a cell runs.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Work {
+    /// A synthetic workload, compiled into tapes in the child.
+    Synthetic(Checked),
+    /// An application program, with the subject as the child's global
+    /// allocator.
+    App {
+        app: &'static str,
+        size: u64,
+        threads: usize,
+    },
+}
+
+impl Work {
+    /// The name results and reports use.
+    pub fn name(&self) -> &str {
+        match self {
+            Work::Synthetic(w) => &w.name,
+            Work::App { app, .. } => app,
+        }
+    }
+
+    pub fn threads(&self) -> usize {
+        match self {
+            Work::Synthetic(w) => w.threads,
+            Work::App { threads, .. } => *threads,
+        }
+    }
+
+    /// The parameters recorded with the cell's results.
+    pub fn params(&self) -> serde_json::Value {
+        match self {
+            Work::Synthetic(w) => serde_json::to_value(w).unwrap_or_default(),
+            Work::App { app, size, threads } => {
+                serde_json::json!({ "app": app, "size": size, "threads": threads })
+            }
+        }
+    }
+}
+
+/// One cell to run: a subject and what it runs, fully resolved.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CellSpec {
     pub subject: String,
-    pub workload: Checked,
+    pub work: Work,
     /// The swept fields' values at this cell's point.
     pub sweep: BTreeMap<String, String>,
 }
 
 impl CellSpec {
     pub fn threads(&self) -> usize {
-        self.workload.threads
+        self.work.threads()
     }
 
     /// Names its configuration like `results::Cell::config_key` does.
     pub fn config_key(&self) -> String {
-        let mut k = format!("{}/t{}", self.workload.name, self.threads());
+        let mut k = format!("{}/t{}", self.work.name(), self.threads());
         for (f, v) in &self.sweep {
             k.push_str(&format!("/{f}={v}"));
         }
@@ -61,12 +104,7 @@ impl CellSpec {
 
     /// Names the cell like `results::Cell::key` does.
     pub fn key(&self) -> String {
-        let mut k = format!(
-            "{}/{}/t{}",
-            self.workload.name,
-            self.subject,
-            self.threads()
-        );
+        let mut k = format!("{}/{}/t{}", self.work.name(), self.subject, self.threads());
         for (f, v) in &self.sweep {
             k.push_str(&format!("/{f}={v}"));
         }
@@ -124,7 +162,39 @@ pub fn expand(req: &Request) -> Result<Vec<CellSpec>, BadInput> {
 
     let mut cells = Vec::new();
     let mut seen = BTreeSet::new();
+    let mut push = |cell: CellSpec| {
+        if !seen.insert(cell.key()) {
+            return Err(BadInput::new(format!(
+                "cell {} would run twice (a workload or value given twice?)",
+                cell.key()
+            )));
+        }
+        cells.push(cell);
+        Ok(())
+    };
     for arg in &req.workloads {
+        if let Some((app, size)) = app_of(arg, req.quick)? {
+            let app_subjects = app_subjects(&req.subjects, &subjects)?;
+            let thread_counts = if threads.is_empty() {
+                vec![1]
+            } else {
+                threads.clone()
+            };
+            for &t in &thread_counts {
+                for subject in &app_subjects {
+                    push(CellSpec {
+                        subject: subject.clone(),
+                        work: Work::App {
+                            app,
+                            size,
+                            threads: t,
+                        },
+                        sweep: BTreeMap::new(),
+                    })?;
+                }
+            }
+            continue;
+        }
         let mut base = load_workload(arg)?;
         if req.quick {
             base = base.quick();
@@ -159,23 +229,63 @@ pub fn expand(req: &Request) -> Result<Vec<CellSpec>, BadInput> {
                     ))
                 })?;
                 for subject in &subjects {
-                    let cell = CellSpec {
+                    push(CellSpec {
                         subject: subject.clone(),
-                        workload: w.clone(),
+                        work: Work::Synthetic(w.clone()),
                         sweep: point.clone(),
-                    };
-                    if !seen.insert(cell.key()) {
-                        return Err(BadInput::new(format!(
-                            "cell {} would run twice (a workload or value given twice?)",
-                            cell.key()
-                        )));
-                    }
-                    cells.push(cell);
+                    })?;
                 }
             }
         }
     }
     Ok(cells)
+}
+
+/// An application workload argument, `NAME` or `NAME:SIZE`, with its size
+/// (scaled down for `--quick`); `None` when `arg` names no program.
+fn app_of(arg: &str, quick: bool) -> Result<Option<(&'static str, u64)>, BadInput> {
+    let (name, size) = arg.split_once(':').unwrap_or((arg, ""));
+    let Some(app) = apps::info(name) else {
+        return Ok(None);
+    };
+    let size = if size.is_empty() {
+        if quick {
+            app.quick_size()
+        } else {
+            app.default_size
+        }
+    } else {
+        size.trim()
+            .parse::<u64>()
+            .map_err(|_| BadInput::new(format!("{arg}: the size `{size}` is not a whole number")))?
+    };
+    if !(app.min_size..=app.max_size).contains(&size) {
+        return Err(BadInput::new(format!(
+            "{arg}: size {size} is out of range ({}..={}; {})",
+            app.min_size, app.max_size, app.size_means
+        )));
+    }
+    Ok(Some((app.name, size)))
+}
+
+/// The subjects an application cell can run under: every asked subject
+/// that can serve a whole process (`null` cannot: it never gives memory
+/// back). Asked by name, one that cannot is an error; under `all` it is
+/// left out.
+fn app_subjects(asked: &[String], resolved: &[String]) -> Result<Vec<String>, BadInput> {
+    let all = asked.is_empty() || asked.iter().any(|n| n == "all");
+    let mut out = Vec::new();
+    for s in resolved {
+        if global::NAMES.contains(&s.as_str()) {
+            out.push(s.clone());
+        } else if !all {
+            return Err(BadInput::new(format!(
+                "subject `{s}` cannot be an application's global allocator (accepted: {})",
+                global::NAMES.join(", ")
+            )));
+        }
+    }
+    Ok(out)
 }
 
 /// `all` or a list of known subject names (order kept, duplicates dropped).
@@ -335,9 +445,9 @@ mod tests {
         }
         assert_eq!(got, want);
         // The swept value and the thread count are in the resolved workload.
-        let w = serde_json::to_value(&cells[7].workload).unwrap();
+        let w = cells[7].work.params();
         assert_eq!(w["seed"].to_string(), "8");
-        assert_eq!(cells[7].workload.threads, 2);
+        assert_eq!(cells[7].work.threads(), 2);
     }
 
     #[test]
@@ -433,12 +543,12 @@ mod tests {
         let ops = base["ops_per_thread"].as_u64().unwrap();
         let mut r = req(&[p]);
         r.quick = true;
-        let quick = serde_json::to_value(&expand(&r).unwrap()[0].workload).unwrap();
+        let quick = expand(&r).unwrap()[0].work.params();
         let want = crate::spec::preset::get(p).unwrap().quick();
         assert_eq!(quick["ops_per_thread"].as_u64(), want.ops_per_thread);
         assert!(want.ops_per_thread < Some(ops));
         r.sets = vec!["ops_per_thread=1234".into()];
-        let set = serde_json::to_value(&expand(&r).unwrap()[0].workload).unwrap();
+        let set = expand(&r).unwrap()[0].work.params();
         assert_eq!(set["ops_per_thread"].as_u64(), Some(1234));
     }
 }

@@ -246,5 +246,8 @@ pub fn run_metrics(
         drained_blocks: m.drained,
         clock: clock.info(),
         subject_params: subject.params(),
+        unit: None,
+        checksum: None,
+        measured_span_s: None,
     }
 }

@@ -368,6 +368,9 @@ fn metrics(subject: &str, workload: &str, threads: usize) -> CellMetrics {
             resolution_ns: 2.0,
         },
         subject_params: BTreeMap::new(),
+        unit: None,
+        checksum: None,
+        measured_span_s: None,
     };
     let runs: Vec<RunMetrics> = repeats
         .iter()
@@ -401,6 +404,7 @@ pub fn run_results() -> RunResults {
             for subject in SUBJECTS {
                 let cell = Cell {
                     subject: subject.to_string(),
+                    kind: Default::default(),
                     workload: wl.to_string(),
                     threads,
                     sweep: BTreeMap::new(),

@@ -290,6 +290,7 @@ mod tests {
     fn cell(subject: &str, threads: usize, outcome: Outcome) -> Cell {
         Cell {
             subject: subject.into(),
+            kind: Default::default(),
             workload: "larson".into(),
             threads,
             sweep: BTreeMap::new(),

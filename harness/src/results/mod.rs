@@ -146,10 +146,25 @@ pub struct Floor {
     pub ns_per_op: Estimate,
 }
 
+/// What kind of workload a cell ran (DESIGN.md §4).
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum CellKind {
+    /// A synthetic workload (a preset or a workload file).
+    #[default]
+    Synthetic,
+    /// An application program with the subject as its global allocator.
+    App,
+    /// An external command under the subject.
+    Program,
+}
+
 /// One (subject, workload, threads) cell.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Cell {
     pub subject: String,
+    #[serde(default)]
+    pub kind: CellKind,
     /// Preset or workload-file name.
     pub workload: String,
     pub threads: usize,
@@ -317,6 +332,17 @@ pub struct RunMetrics {
     /// Parameters of the subject (the calibration spin), if any.
     #[serde(default)]
     pub subject_params: BTreeMap<String, f64>,
+    /// An application's unit of work (`trees`, `words`, ...): `ops` count
+    /// it, and `ops_per_sec` is units per second. `None`: operations.
+    #[serde(default)]
+    pub unit: Option<String>,
+    /// An application's result checksum (equal across subjects and thread
+    /// counts when the result is right).
+    #[serde(default)]
+    pub checksum: Option<u64>,
+    /// An application's measured part on the RSS timeline's clock.
+    #[serde(default)]
+    pub measured_span_s: Option<(f64, f64)>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]

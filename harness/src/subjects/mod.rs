@@ -19,7 +19,14 @@
 //! | floor | `null`: the harness's own cost per operation |
 //! | calibration | `spin`: `null` plus a known cost per call |
 //! | test | `test-counting`, `test-double`, `test-realloc`: for the harness's own tests, never listed |
+//!
+//! [`global`] is the binary's switchable `#[global_allocator]`: an
+//! application cell's child serves every allocation of its process from
+//! the subject named in its environment ([`corrupt`] is a test subject for
+//! it that damages blocks on purpose).
 
+pub mod corrupt;
+pub mod global;
 pub mod null;
 pub mod ours;
 pub mod reference;

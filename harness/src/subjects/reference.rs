@@ -66,8 +66,8 @@ extern "C" {
 }
 
 /// A reference allocator's own statistics, by its own names (see the
-/// module docs).
-fn own_counters(name: &str) -> BTreeMap<String, u64> {
+/// module docs); empty for any other name.
+pub fn own_counters(name: &str) -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
     let mut put = |k: &str, v: usize| {
         out.insert(k.to_string(), v as u64);

@@ -1,0 +1,8 @@
+//! Programs as workloads (DESIGN.md §4, kinds 2 and 3).
+//!
+//! - [`apps`]: real Rust programs on `rayon`, run in a cell's child process
+//!   whose `#[global_allocator]` is the subject (`subjects::global`), so
+//!   every allocation of the process (the program, rayon's pool, std) goes
+//!   through the subject, as under `LD_PRELOAD`; each checks its result.
+
+pub mod apps;
