@@ -109,7 +109,7 @@ pub fn command(exe: &Path, subject: &str, work: &Work, opts: ChildOptions) -> Co
     match work {
         Work::Synthetic(w) => {
             cmd.args(["cell", "--subject", subject, "--workload-json"]);
-            cmd.arg(serde_json::to_string(w).unwrap_or_default());
+            cmd.arg(serde_json::to_string(&**w).unwrap_or_default());
             if opts.stress {
                 cmd.arg("--stress");
             }

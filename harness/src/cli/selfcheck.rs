@@ -88,7 +88,7 @@ fn measure(
             let m: RunMetrics = run_once(
                 &exe,
                 subject,
-                &Work::Synthetic(w.clone()),
+                &Work::Synthetic(Box::new(w.clone())),
                 ChildOptions::default(),
                 CELL_TIMEOUT,
                 &cancel,

@@ -42,7 +42,7 @@ pub struct Request {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Work {
     /// A synthetic workload, compiled into tapes in the child.
-    Synthetic(Checked),
+    Synthetic(Box<Checked>),
     /// An application program, with the subject as the child's global
     /// allocator.
     App {
@@ -71,7 +71,7 @@ impl Work {
     /// The parameters recorded with the cell's results.
     pub fn params(&self) -> serde_json::Value {
         match self {
-            Work::Synthetic(w) => serde_json::to_value(w).unwrap_or_default(),
+            Work::Synthetic(w) => serde_json::to_value(&**w).unwrap_or_default(),
             Work::App { app, size, threads } => {
                 serde_json::json!({ "app": app, "size": size, "threads": threads })
             }
@@ -231,7 +231,7 @@ pub fn expand(req: &Request) -> Result<Vec<CellSpec>, BadInput> {
                 for subject in &subjects {
                     push(CellSpec {
                         subject: subject.clone(),
-                        work: Work::Synthetic(w.clone()),
+                        work: Work::Synthetic(Box::new(w.clone())),
                         sweep: point.clone(),
                     })?;
                 }
