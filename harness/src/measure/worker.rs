@@ -21,9 +21,9 @@
 //! **The optimiser.** The subject reference passes through `black_box`
 //! once per phase, so calls are indirect and opaque: the compiler cannot
 //! pair an allocation with its free, and a block's pointer escapes into an
-//! opaque call; the touch's stores are volatile (plain `mov`s), so they
-//! are neither dropped, merged across passes, nor turned into a `memset`
-//! call. The counting subject in the tests checks that the calls
+//! opaque call, so the touch's stores cannot be dropped; small touches
+//! are inline stores (never a `memset` call), and repeated passes are
+//! separated by a `black_box` of the pointer so they are not merged. The counting subject in the tests checks that the calls
 //! match the tape exactly.
 
 use std::alloc::{GlobalAlloc, Layout};
@@ -569,31 +569,52 @@ fn touched(size: usize, cx: &Ctx) -> [(usize, usize); 2] {
     }
 }
 
+/// Writes the bytes `[from, to)` of a block with the pattern: up to 16
+/// bytes as one or two (overlapping) 8-byte stores, or byte stores below
+/// 8; more as a `memset`. Small touches are inline stores because a
+/// `memset` call would cost more than most allocators' fast paths.
+///
+/// # Safety
+/// `p` must be valid for writes of `to` bytes.
+#[inline(always)]
+unsafe fn fill_range(p: *mut u8, from: usize, to: usize) {
+    let n = to - from;
+    // SAFETY (every store below): `[from, to)` is inside the block; the
+    // 8-byte stores are unaligned.
+    unsafe {
+        let q = p.add(from);
+        if n >= 8 && n <= 16 {
+            (q as *mut u64).write_unaligned(PATTERN);
+            (q.add(n - 8) as *mut u64).write_unaligned(PATTERN);
+        } else if n < 8 {
+            for i in 0..n {
+                q.add(i).write(PATTERN as u8);
+            }
+        } else {
+            q.write_bytes(PATTERN as u8, n);
+        }
+    }
+}
+
 /// Writes the touched bytes of a fresh block (see [`touched`]),
-/// `cx.passes` times, as 8-byte stores (then single bytes). The stores are
-/// volatile only so that the compiler emits them as written: it would
-/// otherwise turn the loop into a `memset` call, which costs more than
-/// most allocators' fast paths; on x86-64 a volatile store is a plain
-/// `mov`, with no fence.
+/// `cx.passes` times. The block's pointer escapes into the slot table and
+/// an opaque free, so the stores cannot be dropped; between passes a
+/// `black_box` of the pointer keeps the compiler from merging them.
 ///
 /// # Safety
 /// `p` must be valid for writes of `size` bytes.
 #[inline(always)]
 unsafe fn touch(p: *mut u8, size: usize, cx: &Ctx) {
-    let word = PATTERN.to_le_bytes();
-    for _ in 0..cx.passes {
-        for (from, to) in touched(size, cx) {
-            let mut i = from;
-            while i + 8 <= to {
-                // SAFETY: `[i, i + 8)` is inside the block; `[u8; 8]` has
-                // alignment 1.
-                unsafe { (p.add(i) as *mut [u8; 8]).write_volatile(word) };
-                i += 8;
-            }
-            while i < to {
-                // SAFETY: `i < to <= size`.
-                unsafe { p.add(i).write_volatile(word[0]) };
-                i += 1;
+    let [(a, b), (c, d)] = touched(size, cx);
+    for pass in 0..cx.passes {
+        if pass > 0 {
+            std::hint::black_box(p);
+        }
+        // SAFETY: both ranges are inside the block (`touched`).
+        unsafe {
+            fill_range(p, a, b);
+            if d > c {
+                fill_range(p, c, d);
             }
         }
     }
