@@ -10,6 +10,7 @@
 //! wrong" from "some cells failed" ([`EXIT_CELLS_FAILED`]).
 
 pub mod cell;
+pub mod out;
 pub mod repeats;
 pub mod run;
 pub mod selfcheck;

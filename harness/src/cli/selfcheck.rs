@@ -28,7 +28,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::cli::cell::{run_once, ChildOptions};
-use crate::cli::run::check_out_dir;
+use crate::cli::out::check_out_dir;
 use crate::cli::sweep::Work;
 use crate::cli::{SelfcheckArgs, EXIT_ERROR, EXIT_OK};
 use crate::measure::clock::Clock;

@@ -336,7 +336,7 @@ pub fn load_workload(arg: &str) -> Result<Workload, BadInput> {
             "cannot read workload file {arg}: no such file"
         )));
     }
-    let mut w = Workload::from_file(path)
+    let mut w = crate::spec::file::from_file(path)
         .map_err(|e| BadInput::new(format!("workload file {arg}: {e}")))?;
     if w.name.trim().is_empty() {
         w.name = path

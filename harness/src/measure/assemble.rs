@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use allocator::GilStats;
 
+use super::clock::Clock;
 use super::latency::{self, OpKind, Recorder, Scale};
-use super::phases::Options;
 use super::worker::Worker;
 use crate::results::{
     Accounting, Fragmentation, GilCounters, Load, Memory, OpCounts, RssSample, RunMetrics,
@@ -140,7 +140,7 @@ fn fragmentation(w: &Checked, tapes: &[Tape], m: &Measured) -> Fragmentation {
 pub fn run_metrics(
     subject: &dyn Subject,
     w: &Checked,
-    opts: &Options,
+    (clock, pinned): (Clock, bool),
     tapes: &[Tape],
     workers: &[Worker<'_>],
     m: Measured,
@@ -158,7 +158,6 @@ pub fn run_metrics(
     for wk in workers {
         recorder.merge(&wk.recorder);
     }
-    let clock = opts.clock;
     let scale = Scale {
         ns_per_unit: clock.ns_per_tick(),
         overhead_ns: clock.overhead_ns(),
@@ -241,7 +240,7 @@ pub fn run_metrics(
             loadavg_end: m.loadavg_end,
             steal_fraction: m.steal_fraction,
             others_busy_fraction: m.others_busy_fraction,
-            pinned: opts.pin,
+            pinned,
         },
         drained_blocks: m.drained,
         clock: clock.info(),

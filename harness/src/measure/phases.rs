@@ -420,7 +420,14 @@ pub fn run_cell(
     m.rss_baseline = rss_baseline;
     m.peak_rss = memory::peak_rss_bytes();
     m.drained = sh.drained.load(Ordering::Relaxed);
-    Ok(assemble::run_metrics(subject, w, opts, &tapes, &workers, m))
+    Ok(assemble::run_metrics(
+        subject,
+        w,
+        (opts.clock, opts.pin),
+        &tapes,
+        &workers,
+        m,
+    ))
 }
 
 /// What every round's threads are given.

@@ -579,11 +579,11 @@ fn touched(size: usize, cx: &Ctx) -> [(usize, usize); 2] {
 #[inline(always)]
 unsafe fn fill_range(p: *mut u8, from: usize, to: usize) {
     let n = to - from;
-    // SAFETY (every store below): `[from, to)` is inside the block; the
-    // 8-byte stores are unaligned.
+    // SAFETY: every store below is inside `[from, to)`, inside the block;
+    // the 8-byte stores are unaligned.
     unsafe {
         let q = p.add(from);
-        if n >= 8 && n <= 16 {
+        if (8..=16).contains(&n) {
             (q as *mut u64).write_unaligned(PATTERN);
             (q.add(n - 8) as *mut u64).write_unaligned(PATTERN);
         } else if n < 8 {

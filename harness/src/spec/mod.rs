@@ -3,6 +3,7 @@
 //! per-thread plans and tapes.
 
 pub mod field;
+pub mod file;
 pub mod lifetime;
 pub mod plan;
 pub mod preset;

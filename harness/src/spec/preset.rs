@@ -77,7 +77,7 @@ fn parse(name: &'static str, text: &str) -> Result<Preset, WorkloadError> {
         .try_into()
         .map_err(|e| WorkloadError::Syntax(format!("preset {name}: [about]: {e}")))?;
     let workload = match table.remove("workload") {
-        Some(toml::Value::Table(t)) if table.is_empty() => Workload::from_table(t)?,
+        Some(toml::Value::Table(t)) if table.is_empty() => Workload::default().merge(t)?,
         _ => {
             return Err(WorkloadError::Syntax(format!(
                 "preset {name}: expected exactly [about] and [workload]"

@@ -14,7 +14,6 @@
 
 use std::fmt;
 use std::ops::Deref;
-use std::path::Path;
 
 use serde::Serialize;
 
@@ -246,9 +245,10 @@ impl WorkloadError {
 }
 
 /// The `preset` key of a workload file (not a field: it picks the start).
-const PRESET_DOC: &str = "a preset name (see `poolbench list`); workload files only";
+pub const PRESET_DOC: &str = "a preset name (see `poolbench list`); workload files only";
 
-fn invalid(field: &str, value: impl fmt::Display, reason: impl Into<String>) -> WorkloadError {
+/// An error about `field`'s `value`, with what the field accepts.
+pub fn invalid(field: &str, value: impl fmt::Display, reason: impl Into<String>) -> WorkloadError {
     let accepted = if field == "preset" {
         PRESET_DOC.to_string()
     } else {
@@ -284,22 +284,18 @@ fn parse_scalar(text: &str) -> toml::Value {
 }
 
 impl Workload {
-    /// Parses a TOML workload, checking each field as it is read; unknown
-    /// fields and refused values are errors naming the field.
+    /// Parses a TOML workload over the defaults, checking each field as it
+    /// is read; unknown fields and refused values are errors naming the
+    /// field. (Files that start from a preset: `spec::file`.)
     pub fn from_toml_str(s: &str) -> Result<Workload, WorkloadError> {
         let table: toml::Table =
             toml::from_str(s).map_err(|e| WorkloadError::Syntax(e.to_string()))?;
-        Workload::from_table(table)
+        Workload::default().merge(table)
     }
 
-    /// [`Workload::from_toml_str`] of an already parsed table.
-    pub fn from_table(table: toml::Table) -> Result<Workload, WorkloadError> {
-        let mut w = match table.get("preset") {
-            None => Workload::default(),
-            Some(toml::Value::String(name)) => crate::spec::preset::get(name)
-                .map_err(|e| invalid("preset", format!("{name:?}"), e.to_string()))?,
-            Some(other) => return Err(invalid("preset", other, "expected a string")),
-        };
+    /// This workload with the fields of `table` set over it, each checked
+    /// as it is read.
+    pub fn merge(mut self, table: toml::Table) -> Result<Workload, WorkloadError> {
         if let (Some(_), Some(d)) = (table.get("ops_per_thread"), table.get("duration_ms")) {
             return Err(invalid(
                 "duration_ms",
@@ -308,33 +304,15 @@ impl Workload {
             ));
         }
         for (key, value) in table {
-            if key != "preset" {
-                w.apply_field(&key, value)?;
-                w.check_field(&key)?;
-            }
+            self.apply_field(&key, value)?;
+            self.check_field(&key)?;
         }
-        Ok(w)
+        Ok(self)
     }
 
-    /// Reads a TOML workload file. Without a `name` field (or preset), the
-    /// workload is named after the file stem.
-    pub fn from_file(path: &Path) -> Result<Workload, WorkloadError> {
-        let text = std::fs::read_to_string(path).map_err(|e| WorkloadError::Read {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
-        let named = toml::from_str::<toml::Table>(&text)
-            .map(|t| t.contains_key("name") || t.contains_key("preset"))
-            .unwrap_or(true);
-        let mut w = Workload::from_toml_str(&text)?;
-        if !named {
-            if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
-                if (NAME_RULE.check)(&stem.to_string()).is_ok() {
-                    w.name = stem.to_string();
-                }
-            }
-        }
-        Ok(w)
+    /// Whether `name` is a usable workload name.
+    pub fn usable_name(name: &str) -> bool {
+        (NAME_RULE.check)(&name.to_string()).is_ok()
     }
 
     /// The workload as TOML, in the form [`Workload::from_toml_str`] reads.
@@ -655,19 +633,6 @@ size = { kind = "log-uniform", min = 600, max = 9000 }
     }
 
     #[test]
-    fn a_file_may_start_from_a_preset() {
-        let w = Workload::from_toml_str("preset = \"larson\"\nthreads = 4").unwrap();
-        let mut want = crate::spec::preset::get("larson").unwrap();
-        want.threads = 4;
-        assert_eq!(w, want);
-        assert_names(
-            &bad("preset = \"nope\""),
-            "preset",
-            &["nope", "larson", "python"],
-        );
-    }
-
-    #[test]
     fn duration_replaces_ops() {
         let w = Workload::from_toml_str("duration_ms = 250").unwrap();
         assert_eq!((w.ops_per_thread, w.duration_ms), (None, Some(250)));
@@ -767,22 +732,6 @@ size = { kind = "log-uniform", min = 600, max = 9000 }
             &["0..=1048576"],
         );
         assert!(matches!(bad("threads = "), WorkloadError::Syntax(_)));
-    }
-
-    #[test]
-    fn from_file_reads_and_names_after_the_stem() {
-        let dir = std::env::temp_dir().join(format!("poolbench-wl-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("my-load.toml");
-        std::fs::write(&path, "threads = 2").unwrap();
-        let w = Workload::from_file(&path).unwrap();
-        assert_eq!((w.name.as_str(), w.threads), ("my-load", 2));
-        std::fs::write(&path, FULL).unwrap();
-        assert_eq!(Workload::from_file(&path).unwrap(), full());
-        std::fs::remove_dir_all(&dir).unwrap();
-        let e = Workload::from_file(&dir.join("absent.toml")).unwrap_err();
-        assert!(matches!(e, WorkloadError::Read { .. }), "{e}");
-        assert!(e.to_string().contains("absent.toml"));
     }
 
     #[test]
@@ -927,24 +876,5 @@ size = { kind = "log-uniform", min = 600, max = 9000 }
         let split: Vec<u64> = (0..w.rounds).map(|r| w.ops_in_round(5003, r)).collect();
         assert_eq!(split, [1001, 1001, 1001, 1000, 1000]);
         assert_eq!(w.ops_in_round(5003, w.rounds), 0);
-    }
-
-    #[test]
-    fn duration_works_from_toml_set_and_json() {
-        // TOML: setting it unsets the preset's op count.
-        let w = Workload::from_toml_str("preset = \"larson\"\nduration_ms = 300").unwrap();
-        assert_eq!((w.ops_per_thread, w.duration_ms), (None, Some(300)));
-        let w = w.check().unwrap();
-        // The JSON a parent hands a child keeps the unset op count unset.
-        let json = serde_json::to_string(&*w).unwrap();
-        let back: Workload = serde_json::from_str(&json).unwrap();
-        assert_eq!((back.ops_per_thread, back.duration_ms), (None, Some(300)));
-        back.check().unwrap();
-        // --set and --sweep values go through `set`.
-        let mut w = crate::spec::preset::get("xmalloc").unwrap();
-        w.set("duration_ms", "150").unwrap();
-        let json = serde_json::to_string(&*w.check().unwrap()).unwrap();
-        let back: Workload = serde_json::from_str(&json).unwrap();
-        assert_eq!((back.ops_per_thread, back.duration_ms), (None, Some(150)));
     }
 }
