@@ -57,7 +57,11 @@ use crate::spec::workload::Checked;
 use crate::subjects::{Span, Subject};
 
 /// A probe round must last this long for its rate to size the phase.
-pub const PROBE_MIN: Duration = Duration::from_millis(25);
+pub const PROBE_MIN: Duration = Duration::from_millis(40);
+/// The measured phase is sized for this much more than `min_time_ms`, so
+/// that a probe that ran slower than the phase does (caches still cold,
+/// a busy moment) does not make it shorter than asked.
+const MIN_TIME_MARGIN: f64 = 1.3;
 /// Operations per thread of the first probe round.
 const PROBE_FIRST: u64 = 4096;
 /// Most operations per thread of one probe round.
@@ -174,6 +178,9 @@ fn worker_round(
         w.measured_from = w.position();
     }
     sh.wait(&mut span);
+    if round == 0 {
+        w.measured_span.0 = Some(Instant::now());
+    }
     // Read after the barrier: the driver sets it before releasing us.
     let n = w_cfg.ops_in_round(sh.measured.load(Ordering::Acquire), round);
     if sh.record_gil {
@@ -183,6 +190,7 @@ fn worker_round(
     let cpu0 = memory::thread_cpu_ns();
     sh.attempt(w.run_cycle(cx, &mut span, n, mode));
     w.end_phase(cx, &mut span, &sh.done, t);
+    w.measured_span.1 = Some(Instant::now());
     w.measured_cpu_ns += memory::thread_cpu_ns().saturating_sub(cpu0);
     if let Ok(Some(h)) = GIL_WAIT.try_with(|h| h.borrow_mut().take()) {
         w.recorder.add_gil_wait(&h);
@@ -196,8 +204,10 @@ fn worker_round(
     sh.wait(&mut span);
     let l = sh.latency.load(Ordering::Acquire);
     if l > 0 {
+        w.latency_span.0 = Some(Instant::now());
         sh.attempt(w.run_cycle(cx, &mut span, l, Mode::Timed));
         w.end_phase(cx, &mut span, &sh.done, t);
+        w.latency_span.1 = Some(Instant::now());
     }
     sh.wait(&mut span);
     let v = sh.verify.load(Ordering::Acquire);
@@ -223,7 +233,7 @@ fn measured_ops(w: &Checked, rate_per_thread: f64, stress: bool) -> u64 {
     let n = match (w.ops_per_thread, w.duration_ms) {
         (_, Some(ms)) => worth(ms),
         (Some(ops), None) if stress => ops,
-        (Some(ops), None) => ops.max(worth(w.min_time_ms)),
+        (Some(ops), None) => ops.max((worth(w.min_time_ms) as f64 * MIN_TIME_MARGIN).ceil() as u64),
         (None, None) => 0,
     };
     n.max(u64::from(w.rounds))
@@ -342,7 +352,6 @@ pub fn run_cell(
         let machine_start = MachineTimes::now();
         m.loadavg_start = memory::loadavg();
         sh.barrier.wait();
-        let t_start = Instant::now();
         let round_spawner = round;
         for round in 0..w.rounds {
             if round > 0 {
@@ -357,7 +366,6 @@ pub fn run_cell(
                 workers.sort_by_key(|wk| wk.id);
             }
         }
-        m.duration = t_start.elapsed();
         let cpu_end = memory::cpu_seconds();
         m.cpu_user_s = cpu_end.0 - cpu_start.0;
         m.cpu_sys_s = cpu_end.1 - cpu_start.1;
@@ -394,9 +402,7 @@ pub fn run_cell(
         m.latency_ops = latency_ops;
         m.verify_ops = if opts.stress { n } else { verify_ops };
         sh.barrier.wait();
-        let t_lat = Instant::now();
         sh.barrier.wait();
-        m.latency_duration = t_lat.elapsed();
         sh.barrier.wait();
         sh.barrier.wait();
         m.rss_after_drain = memory::rss_bytes();
@@ -417,6 +423,18 @@ pub fn run_cell(
     if let Some(e) = sh.error.lock().unwrap_or_else(|p| p.into_inner()).take() {
         return Err(e);
     }
+    // The phases' spans are the workers' own readings: from the first
+    // worker's start to the last one's end.
+    let span = |f: &dyn Fn(&Worker) -> (Option<Instant>, Option<Instant>)| {
+        let start = workers.iter().filter_map(|wk| f(wk).0).min();
+        let end = workers.iter().filter_map(|wk| f(wk).1).max();
+        match (start, end) {
+            (Some(s), Some(e)) => e.saturating_duration_since(s),
+            _ => Duration::ZERO,
+        }
+    };
+    m.duration = span(&|wk| wk.measured_span);
+    m.latency_duration = span(&|wk| wk.latency_span);
     m.rss_baseline = rss_baseline;
     m.peak_rss = memory::peak_rss_bytes();
     m.drained = sh.drained.load(Ordering::Relaxed);

@@ -28,6 +28,7 @@
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
 
 use super::clock::Clock;
 use super::latency::{Gaps, OpKind, Recorder};
@@ -118,6 +119,11 @@ pub struct Worker<'t> {
     pub sink: u64,
     /// CPU time this worker's threads spent in the measured phase, ns.
     pub measured_cpu_ns: u64,
+    /// When this worker began and ended the measured phase (its own
+    /// clock readings: a driver preempted at a barrier must not shift
+    /// them), and the latency pass.
+    pub measured_span: (Option<Instant>, Option<Instant>),
+    pub latency_span: (Option<Instant>, Option<Instant>),
 }
 
 // SAFETY: the raw pointers in the slot table are blocks owned by this
@@ -162,6 +168,8 @@ impl<'t> Worker<'t> {
             quiesced: 0,
             measured_from: 0,
             measured_cpu_ns: 0,
+            measured_span: (None, None),
+            latency_span: (None, None),
             sink: 0,
         }
     }
