@@ -20,13 +20,16 @@
 //!
 //! To look at one without running a suite:
 //! `cargo run -p harness --example fixture_report -- /tmp/r` writes the
-//! report of the synthetic `fixture` run, and
+//! report of the synthetic `fixture` run (the example needs the `fixture`
+//! feature, which the crate's dev-dependency on itself turns on for
+//! examples and tests; the release binary never contains it), and
 //! `scripts/browser-check.sh /tmp/r/<stem>.html /tmp/r/check` renders it
 //! in headless Chromium and checks the charts and the layout.
 
 mod chart;
 pub mod compare;
 mod environment;
+#[cfg(any(test, feature = "fixture"))]
 pub mod fixture;
 mod format;
 mod group;
