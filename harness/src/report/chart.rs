@@ -12,7 +12,10 @@
 //!
 //! Two chart kinds: [`LineChart`] (throughput vs threads, latency
 //! distributions, RSS timelines) and [`BarChart`] (stacked accounting bars,
-//! fragmentation ratios). Both render to an `<svg>` string with fixed
+//! fragmentation ratios). Line charts also carry what a reader needs to
+//! judge a figure: interval whiskers ([`Range`], cut at the frame with an
+//! arrowhead when they reach off the chart), shaded bands ([`Band`]: the
+//! clock's resolution) and reference lines ([`HLine`]: the floor). Both render to an `<svg>` string with fixed
 //! `width`/`height` attributes and a `viewBox`, so CSS can scale them down
 //! on narrow screens and print. All text is XML-escaped here; the templates
 //! insert the markup unescaped.
@@ -323,6 +326,9 @@ fn shorten(s: &str) -> String {
 pub enum Dash {
     Solid,
     Dashed,
+    /// For what is not a measured value (percentiles below the clock's
+    /// resolution).
+    Dotted,
 }
 
 impl Dash {
@@ -330,8 +336,38 @@ impl Dash {
         match self {
             Dash::Solid => "",
             Dash::Dashed => " stroke-dasharray=\"7 4\"",
+            Dash::Dotted => " stroke-dasharray=\"2 3\"",
         }
     }
+}
+
+/// A vertical interval whisker at `x` (a median's interval).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Range {
+    pub x: f64,
+    pub lo: f64,
+    pub hi: f64,
+    /// Tooltip.
+    pub title: String,
+}
+
+/// A shaded horizontal band across the plot, from `lo` to `hi` (clamped
+/// to the axis).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Band {
+    pub lo: f64,
+    pub hi: f64,
+    pub fill: String,
+    pub title: String,
+}
+
+/// A horizontal reference line at `y`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HLine {
+    pub y: f64,
+    pub color: String,
+    pub dash: Dash,
+    pub title: String,
 }
 
 /// Marker shapes for points of note.
@@ -366,8 +402,10 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
     /// Draw a dot at each point (sparse data such as thread counts).
     pub dots: bool,
-    /// Vertical min–max bars at x (repeats).
-    pub ranges: Vec<(f64, f64, f64)>,
+    /// Line width in px.
+    pub width: f64,
+    /// Interval whiskers.
+    pub ranges: Vec<Range>,
     pub markers: Vec<Marker>,
 }
 
@@ -380,17 +418,23 @@ impl Series {
             dash: Dash::Solid,
             points,
             dots: false,
+            width: 2.0,
             ranges: Vec::new(),
             markers: Vec::new(),
         }
     }
 }
 
-/// Extra legend rows explaining line styles or markers.
+/// Extra legend rows explaining line styles, markers, bands and
+/// reference lines. A label may hold one `\n` to take two rows.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Key {
     Line(Dash, String),
     Marker(Shape, String),
+    /// A shaded band, by its fill.
+    Band(String, String),
+    /// A reference line, by colour and style.
+    Rule(String, Dash, String),
 }
 
 /// A line chart with a legend column on the right.
@@ -403,6 +447,10 @@ pub struct LineChart {
     pub y: Axis,
     pub series: Vec<Series>,
     pub keys: Vec<Key>,
+    /// Shaded bands, drawn under the data.
+    pub bands: Vec<Band>,
+    /// Reference lines, drawn under the data.
+    pub hlines: Vec<HLine>,
 }
 
 struct Frame {
@@ -419,6 +467,60 @@ impl LineChart {
 
     fn py(&self, f: &Frame, v: f64) -> Option<f64> {
         self.y.frac(v).map(|t| f.y1 - t * (f.y1 - f.y0))
+    }
+
+    /// `py` held inside the frame: values beyond an end of the axis
+    /// (including ones the scale cannot place, such as zero on a log
+    /// axis) sit on that end.
+    fn py_clamped(&self, f: &Frame, v: f64) -> Option<f64> {
+        if v.is_nan() {
+            None
+        } else if v <= self.y.lo {
+            Some(f.y1)
+        } else if v >= self.y.hi {
+            Some(f.y0)
+        } else {
+            self.py(f, v).map(|y| y.clamp(f.y0, f.y1))
+        }
+    }
+
+    /// An interval whisker with caps; an end beyond the frame is cut at
+    /// the frame and drawn as an arrowhead pointing on.
+    fn whisker(&self, s: &mut String, f: &Frame, r: &Range, color: &str) {
+        let (Some(px), Some(a), Some(b)) = (
+            self.px(f, r.x),
+            self.py_clamped(f, r.hi),
+            self.py_clamped(f, r.lo),
+        ) else {
+            return;
+        };
+        let cut_hi = r.hi > self.y.hi;
+        let cut_lo = r.lo < self.y.lo;
+        let _ = write!(
+            s,
+            "<g class=\"range\" stroke=\"{color}\"><title>{}</title><line x1=\"{px:.1}\" y1=\"{a:.1}\" x2=\"{px:.1}\" y2=\"{b:.1}\"/>",
+            esc(&r.title)
+        );
+        for (y, cut, dir) in [(a, cut_hi, 1.0), (b, cut_lo, -1.0)] {
+            if cut {
+                let _ = write!(
+                    s,
+                    "<path d=\"M{:.1},{:.1} L{px:.1},{y:.1} L{:.1},{:.1}\" fill=\"none\"/>",
+                    px - 4.0,
+                    y + 5.0 * dir,
+                    px + 4.0,
+                    y + 5.0 * dir
+                );
+            } else {
+                let _ = write!(
+                    s,
+                    "<line x1=\"{:.1}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\"/>",
+                    px - 4.0,
+                    px + 4.0
+                );
+            }
+        }
+        s.push_str("</g>");
     }
 
     /// The `<svg>` element.
@@ -504,17 +606,44 @@ impl LineChart {
         axis_titles(&mut s, &f, &self.x.title, &self.y.title);
         // Data, clipped to the plot area.
         let _ = write!(s, "<g class=\"data\" clip-path=\"url(#{id}-clip)\">");
-        for ser in &self.series {
-            let color = esc(&ser.color);
-            for &(x, lo, hi) in &ser.ranges {
-                if let (Some(px), Some(a), Some(b)) =
-                    (self.px(&f, x), self.py(&f, lo), self.py(&f, hi))
-                {
+        for b in &self.bands {
+            // A band's ends may lie off the axis (below a log axis's
+            // bottom, say): clamp them to the frame.
+            let (a, z) = (self.py_clamped(&f, b.hi), self.py_clamped(&f, b.lo));
+            if let (Some(a), Some(z)) = (a, z) {
+                if z - a > 0.5 {
                     let _ = write!(
                         s,
-                        "<line class=\"range\" x1=\"{px:.1}\" y1=\"{a:.1}\" x2=\"{px:.1}\" y2=\"{b:.1}\" stroke=\"{color}\"/>"
+                        "<rect class=\"band\" x=\"{:.1}\" y=\"{a:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{}\"><title>{}</title></rect>",
+                        f.x0,
+                        f.x1 - f.x0,
+                        z - a,
+                        esc(&b.fill),
+                        esc(&b.title)
                     );
                 }
+            }
+        }
+        for l in &self.hlines {
+            if let Some(y) = self
+                .py(&f, l.y)
+                .filter(|y| *y >= f.y0 - 0.5 && *y <= f.y1 + 0.5)
+            {
+                let _ = write!(
+                    s,
+                    "<line class=\"rule\" x1=\"{:.1}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\" stroke=\"{}\" stroke-width=\"1.5\"{}><title>{}</title></line>",
+                    f.x0,
+                    f.x1,
+                    esc(&l.color),
+                    l.dash.attr(),
+                    esc(&l.title)
+                );
+            }
+        }
+        for ser in &self.series {
+            let color = esc(&ser.color);
+            for r in &ser.ranges {
+                self.whisker(&mut s, &f, r, &color);
             }
             let pts = decimate(
                 ser.points
@@ -524,7 +653,8 @@ impl LineChart {
             if pts.len() > 1 {
                 let _ = write!(
                     s,
-                    "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\"{} points=\"",
+                    "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"{}\"{} points=\"",
+                    ser.width,
                     ser.dash.attr()
                 );
                 for (i, (x, y)) in pts.iter().enumerate() {
@@ -568,29 +698,45 @@ impl LineChart {
                 esc(color),
                 dash.attr()
             );
-            legend_text(&mut s, lx + 28.0, ly, label);
-            ly += LEGEND_ROW;
+            ly += legend_text(&mut s, lx + 28.0, ly, label);
         }
         if !self.keys.is_empty() {
             ly += 6.0;
         }
         for k in &self.keys {
-            match k {
+            let rule = |s: &mut String, color: &str, d: Dash| {
+                let _ = write!(
+                    s,
+                    "<line x1=\"{lx:.1}\" y1=\"{ly:.1}\" x2=\"{:.1}\" y2=\"{ly:.1}\" stroke=\"{}\" stroke-width=\"2\"{}/>",
+                    lx + 22.0,
+                    esc(color),
+                    d.attr()
+                );
+            };
+            let label = match k {
                 Key::Line(d, label) => {
-                    let _ = write!(
-                        s,
-                        "<line x1=\"{lx:.1}\" y1=\"{ly:.1}\" x2=\"{:.1}\" y2=\"{ly:.1}\" stroke=\"#444\" stroke-width=\"2\"{}/>",
-                        lx + 22.0,
-                        d.attr()
-                    );
-                    legend_text(&mut s, lx + 28.0, ly, label);
+                    rule(&mut s, "#444", *d);
+                    label
+                }
+                Key::Rule(color, d, label) => {
+                    rule(&mut s, color, *d);
+                    label
                 }
                 Key::Marker(shape, label) => {
                     marker(&mut s, *shape, lx + 11.0, ly, "#444", None);
-                    legend_text(&mut s, lx + 28.0, ly, label);
+                    label
                 }
-            }
-            ly += LEGEND_ROW;
+                Key::Band(fill, label) => {
+                    let _ = write!(
+                        s,
+                        "<rect x=\"{lx:.1}\" y=\"{:.1}\" width=\"22\" height=\"12\" fill=\"{}\" stroke=\"#bbb\"/>",
+                        ly - 6.0,
+                        esc(fill)
+                    );
+                    label
+                }
+            };
+            ly += legend_text(&mut s, lx + 28.0, ly, label);
         }
         s.push_str("</g></svg>");
         s
@@ -666,24 +812,31 @@ fn axis_titles(s: &mut String, f: &Frame, x_title: &str, y_title: &str) {
     }
 }
 
-fn legend_text(s: &mut String, x: f64, y: f64, label: &str) {
-    let short = shorten(label);
-    if short != label {
-        let _ = write!(
-            s,
-            "<text x=\"{x:.1}\" y=\"{:.1}\"><title>{}</title>{}</text>",
-            y + 4.0,
-            esc(label),
-            esc(&short)
-        );
-    } else {
-        let _ = write!(
-            s,
-            "<text x=\"{x:.1}\" y=\"{:.1}\">{}</text>",
-            y + 4.0,
-            esc(label)
-        );
+/// Writes a legend label (one row per `\n`-separated line, each
+/// shortened to fit the legend column); returns the height it took.
+fn legend_text(s: &mut String, x: f64, y: f64, label: &str) -> f64 {
+    let mut dy = 0.0;
+    for line in label.split('\n') {
+        let short = shorten(line);
+        if short != line {
+            let _ = write!(
+                s,
+                "<text x=\"{x:.1}\" y=\"{:.1}\"><title>{}</title>{}</text>",
+                y + dy + 4.0,
+                esc(line),
+                esc(&short)
+            );
+        } else {
+            let _ = write!(
+                s,
+                "<text x=\"{x:.1}\" y=\"{:.1}\">{}</text>",
+                y + dy + 4.0,
+                esc(line)
+            );
+        }
+        dy += LEGEND_ROW;
     }
+    dy
 }
 
 fn marker(s: &mut String, shape: Shape, x: f64, y: f64, color: &str, title: Option<&str>) {
@@ -740,10 +893,11 @@ pub struct BarChart {
     pub bars: Vec<Bar>,
     /// Legend rows (label, colour), shown under the bars.
     pub legend: Vec<(String, String)>,
+    /// Room right of the longest bar for its note, px.
+    pub note_width: f64,
 }
 
 const BAR_LABEL_W: f64 = 200.0;
-const BAR_NOTE_W: f64 = 90.0;
 const BAR_ROW: f64 = 26.0;
 const BAR_THICK: f64 = 17.0;
 
@@ -760,7 +914,7 @@ impl BarChart {
         let legend_rows = self.legend.len().div_ceil(3);
         let f = Frame {
             x0: BAR_LABEL_W,
-            x1: WIDTH - BAR_NOTE_W,
+            x1: WIDTH - self.note_width,
             y0: MARGIN_TOP,
             y1: MARGIN_TOP + self.bars.len().max(1) as f64 * BAR_ROW + 6.0,
         };
@@ -935,10 +1089,97 @@ mod tests {
                 vec![(1.0, 0.5), (2.0, 0.7)],
             )],
             keys: vec![],
+            bands: vec![],
+            hlines: vec![],
         };
         let svg = c.to_svg();
         assert!(!svg.contains("<script>"));
         assert!(svg.contains("&lt;script&gt;"));
         assert!(svg.contains("a&lt;b &amp; &quot;c&quot;"));
+    }
+
+    fn chart_with(series: Vec<Series>, bands: Vec<Band>, hlines: Vec<HLine>) -> String {
+        LineChart {
+            id: "c".into(),
+            title: "t".into(),
+            x: Axis::threads("threads", &[1, 2]),
+            y: Axis::linear("y", 0.0, 10.0, &plain),
+            series,
+            keys: vec![
+                Key::Band("#eee".into(), "two\nrows".into()),
+                Key::Rule("#444".into(), Dash::Dashed, "floor".into()),
+            ],
+            bands,
+            hlines,
+        }
+        .to_svg()
+    }
+
+    #[test]
+    fn whiskers_have_caps_and_are_cut_with_an_arrow_off_the_axis() {
+        let mut s = Series::new("a", "#123456", vec![(1.0, 5.0), (2.0, 6.0)]);
+        s.ranges.push(Range {
+            x: 1.0,
+            lo: 4.0,
+            hi: 6.0,
+            title: "inside".into(),
+        });
+        s.ranges.push(Range {
+            x: 2.0,
+            lo: 5.0,
+            hi: 1000.0,
+            title: "off the top".into(),
+        });
+        let svg = chart_with(vec![s], vec![], vec![]);
+        assert_eq!(svg.matches("<g class=\"range\"").count(), 2);
+        // The first: a stem and two caps; the second: a stem, an arrow
+        // at the top, a cap at the bottom.
+        let first = &svg[svg.find("<title>inside</title>").unwrap()..];
+        let first = &first[..first.find("</g>").unwrap()];
+        assert_eq!(first.matches("<line").count(), 3);
+        let second = &svg[svg.find("<title>off the top</title>").unwrap()..];
+        let second = &second[..second.find("</g>").unwrap()];
+        assert_eq!(second.matches("<path").count(), 1);
+        assert_eq!(second.matches("<line").count(), 2);
+        // The arrow's apex is on the frame's top edge.
+        assert!(second.contains(&format!(",{MARGIN_TOP:.1} L")), "{second}");
+    }
+
+    #[test]
+    fn bands_clamp_to_the_frame_and_rules_and_two_row_keys_draw() {
+        let band = Band {
+            lo: f64::NEG_INFINITY,
+            hi: 2.0,
+            fill: "#eee".into(),
+            title: "unresolved".into(),
+        };
+        let rule = HLine {
+            y: 0.0,
+            color: "#444".into(),
+            dash: Dash::Dashed,
+            title: "the floor".into(),
+        };
+        let svg = chart_with(vec![], vec![band], vec![rule]);
+        // The band runs from the bottom of the frame up to y = 2 of 10.
+        let bottom = LINE_HEIGHT - MARGIN_BOTTOM;
+        let h = (bottom - MARGIN_TOP) * 0.2;
+        assert!(
+            svg.contains(&format!(
+                "y=\"{:.1}\" width=\"{:.1}\" height=\"{h:.1}\" fill=\"#eee\"",
+                bottom - h,
+                WIDTH - MARGIN_RIGHT - MARGIN_LEFT
+            )),
+            "{svg}"
+        );
+        assert!(svg.contains("class=\"rule\""));
+        assert!(svg.contains(">two</text>") && svg.contains(">rows</text>"));
+        // A rule off the axis is not drawn.
+        let off = HLine {
+            y: -5.0,
+            color: "#444".into(),
+            dash: Dash::Solid,
+            title: String::new(),
+        };
+        assert!(!chart_with(vec![], vec![], vec![off]).contains("class=\"rule\""));
     }
 }

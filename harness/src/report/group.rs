@@ -6,7 +6,7 @@
 //! over, say, block size therefore yields one report section per size
 //! rather than one crowded chart.
 
-use crate::results::{Cell, CellMetrics, Latency, RunResults};
+use crate::results::{Cell, CellMetrics, Latency, Percentile, RunResults};
 
 use super::palette;
 
@@ -123,7 +123,7 @@ pub fn slug(s: &str) -> String {
 
 /// Latency at percentile `p` (0..100): from the fixed percentiles when
 /// listed, else the first distribution point at or above `p`.
-pub fn percentile(lat: &Latency, p: f64) -> Option<f64> {
+pub fn percentile(lat: &Latency, p: f64) -> Option<Percentile> {
     if lat.count == 0 {
         return None;
     }
@@ -132,14 +132,49 @@ pub fn percentile(lat: &Latency, p: f64) -> Option<f64> {
         .iter()
         .find(|x| (x.percentile - p).abs() < 1e-9)
     {
-        return Some(x.ns);
+        return Some(*x);
     }
     lat.distribution
         .iter()
         .find(|x| x.percentile >= p - 1e-9)
-        .map(|x| x.ns)
+        .copied()
 }
 
+/// Whether any repeat of the cell ran while the machine was busy, and if
+/// so a sentence saying how busy.
+pub fn busy(m: &CellMetrics) -> Option<String> {
+    let n = m.runs.len();
+    let busy: Vec<(usize, &crate::results::Load)> = m
+        .runs
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.load.high())
+        .map(|(i, r)| (i + 1, &r.load))
+        .collect();
+    if busy.is_empty() {
+        return None;
+    }
+    let parts: Vec<String> = busy
+        .iter()
+        .map(|(i, l)| {
+            let mut what = Vec::new();
+            if let Some(o) = l.others_busy_fraction.filter(|o| *o > 0.25) {
+                what.push(format!(
+                    "other processes used {:.0}% of the CPU time",
+                    o * 100.0
+                ));
+            }
+            if let Some(st) = l.steal_fraction.filter(|s| *s > 0.05) {
+                what.push(format!("the hypervisor stole {:.0}%", st * 100.0));
+            }
+            format!("repeat {i} of {n}: {}", what.join(", "))
+        })
+        .collect();
+    Some(format!(
+        "The machine was busy during this cell ({}): its figures mix in other work.",
+        parts.join("; ")
+    ))
+}
 #[cfg(test)]
 mod tests {
     use super::*;
