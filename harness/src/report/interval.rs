@@ -49,14 +49,23 @@ pub fn describe(e: &Estimate) -> String {
     }
 }
 
-/// The interval as `[low, high]` in the median's format; empty when there
-/// is none.
+/// The interval as `[low, high]` in the median's format, the unit written
+/// once when both ends share it (`[34.7, 38.0] ns`, `[1.21, 1.23]×`);
+/// empty when there is none.
 pub fn text(e: &Estimate, fmt: impl Fn(f64) -> String) -> String {
-    if has_interval(e) {
-        format!("[{}, {}]", fmt(e.low), fmt(e.high))
-    } else {
-        String::new()
+    if !has_interval(e) {
+        return String::new();
     }
+    let (lo, hi) = (fmt(e.low), fmt(e.high));
+    if let (Some((a, u)), Some((b, v))) = (lo.rsplit_once(' '), hi.rsplit_once(' ')) {
+        if u == v {
+            return format!("[{a}, {b}] {u}");
+        }
+    }
+    if let (Some(a), Some(b)) = (lo.strip_suffix('×'), hi.strip_suffix('×')) {
+        return format!("[{a}, {b}]×");
+    }
+    format!("[{lo}, {hi}]")
 }
 
 /// A tooltip: the median, the interval and its name.
@@ -101,6 +110,10 @@ mod tests {
         assert_eq!(kind(&three), "range of 3 repeats");
         assert!(describe(&three).contains("75% probability"));
         assert_eq!(text(&three, plain), "[1, 3]");
+        assert_eq!(text(&three, |v| format!("{v} ns")), "[1, 3] ns");
+        assert_eq!(text(&three, |v| format!("{v}×")), "[1, 3]×");
+        let wide = stats::estimate(&[900.0, 1000.0, 1200.0]);
+        assert_eq!(text(&wide, crate::report::format::ns), "[900 ns, 1.20 µs]");
         let six = stats::estimate(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
         assert_eq!(kind(&six), "95% CI");
         assert!(describe(&six).starts_with("95% confidence interval"));

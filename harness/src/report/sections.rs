@@ -574,7 +574,7 @@ pub fn latency(g: &Group) -> SectionView {
                 });
                 keys.push(Key::Band(
                     UNRESOLVED_FILL.into(),
-                    format!("clock can't\nresolve < {}", ns(r)),
+                    format!("clock can't\nresolve < {}", format::ns_tick(r)),
                 ));
                 // Unresolved percentiles: dotted, inside the band, at no
                 // value (the band's middle).
@@ -678,14 +678,14 @@ fn sampling_table(g: &Group) -> MiniTable {
                 subject.to_string(),
                 t.to_string(),
                 stats::median(&one_in).map_or("no latency pass".into(), |v| format!("1 in {v:.0}")),
+                perturbation_text(&perturbation),
+                overhead.map_or("—".into(), ns),
+                resolution_of(m).map_or("—".into(), ns),
                 if samples.is_empty() {
                     "—".into()
                 } else {
                     samples
                 },
-                perturbation_text(&perturbation),
-                overhead.map_or("—".into(), ns),
-                resolution_of(m).map_or("—".into(), ns),
             ]);
         }
     }
@@ -695,13 +695,14 @@ fn sampling_table(g: &Group) -> MiniTable {
             "subject",
             "threads",
             "timed",
-            "samples by kind",
             "latency pass slower by",
             "clock overhead subtracted",
             "clock resolution",
+            "samples by kind",
         ]
         .map(String::from)
         .to_vec(),
+        text_last: true,
         rows,
     }
 }
@@ -853,6 +854,7 @@ pub fn memory(g: &Group) -> SectionView {
                 head: ["subject", "sampled for", "baseline", "peak RSS", "after drain", "requested live at end"]
                     .map(String::from)
                     .to_vec(),
+                text_last: false,
                 rows,
             }]
         },
@@ -1059,6 +1061,7 @@ fn fragmentation_table(g: &Group) -> (MiniTable, Vec<String>) {
         ]
         .map(String::from)
         .to_vec(),
+        text_last: true,
         rows,
     };
     (table, missing)

@@ -52,15 +52,19 @@ fn has_kind(g: &Group, kind: &str) -> bool {
 }
 
 fn columns_for(g: &Group, cores: usize) -> Vec<Col> {
-    let mut v = vec![Col::Throughput, Col::NsPerOp];
+    let mut v = vec![Col::Throughput];
+    // With a floor, time per operation is shown above it (the floor's
+    // own row carries its time per operation); without, as measured.
     let floored = g.cells.iter().any(|c| {
         c.subject == FLOOR_SUBJECT
             || c.metrics()
                 .is_some_and(|m| m.above_floor_ns_per_op.is_some())
     });
-    if floored {
-        v.push(Col::AboveFloor);
-    }
+    v.push(if floored {
+        Col::AboveFloor
+    } else {
+        Col::NsPerOp
+    });
     if g.cells.iter().any(|c| cores == 0 || c.threads <= cores) {
         v.push(Col::PerCpu);
     }
@@ -93,11 +97,11 @@ fn head(col: Col, ctx: &Ctx) -> Column {
             format!("throughput ({})", ctx.unit.name),
             "higher is better",
         ),
-        Col::NsPerOp => ("ns per op".into(), "per thread, lower is better"),
-        Col::AboveFloor => ("above floor".into(), "ns per op minus null's"),
+        Col::NsPerOp => ("ns/op".into(), "per thread, lower is better"),
+        Col::AboveFloor => ("ns/op above floor".into(), "lower is better"),
         Col::PerCpu => (
-            format!("per CPU-second ({})", ctx.cpu_unit.name.replace("/s", "")),
-            "threads ≤ cores only",
+            format!("{} per CPU-s", ctx.cpu_unit.name.trim_end_matches("/s")),
+            "threads ≤ cores",
         ),
         Col::Latency(name, _, _) => (name.into(), "lower is better"),
         Col::FreeP99 => ("free p99".into(), "lower is better"),
@@ -182,17 +186,32 @@ fn cell_figure(col: Col, c: &Cell, m: &CellMetrics, ctx: &Ctx) -> TableCell {
         Col::NsPerOp => estimate(&m.ns_per_op, ns),
         Col::AboveFloor => {
             if c.subject == FLOOR_SUBJECT {
-                plain(
-                    "floor".into(),
-                    "the null subject is the floor: its time per operation is poolbench's own cost"
-                        .into(),
-                )
+                let mut t = estimate(&m.ns_per_op, ns);
+                t.flags.push(Flag {
+                    text: "floor".into(),
+                    class: "floorval".into(),
+                    title: "the null subject is the floor: its time per operation per thread is poolbench's own cost".into(),
+                });
+                t
             } else {
                 match &m.above_floor_ns_per_op {
-                    Some(e) => estimate(e, ns),
-                    None => dash(
-                        "the null subject did not run at this configuration: the floor is unknown",
-                    ),
+                    Some(e) => {
+                        let mut t = estimate(e, ns);
+                        t.title = format!(
+                            "{} per operation per thread, minus the floor (the null subject's) = {}",
+                            ns(m.ns_per_op.median),
+                            t.title
+                        );
+                        t
+                    }
+                    None => {
+                        let mut t = estimate(&m.ns_per_op, ns);
+                        t.title = format!(
+                            "the null subject did not run at this configuration, so nothing is subtracted: {}",
+                            t.title
+                        );
+                        t
+                    }
                 }
             }
         }
@@ -432,9 +451,13 @@ mod tests {
         let above = t
             .columns
             .iter()
-            .position(|c| c.name == "above floor")
+            .position(|c| c.name == "ns/op above floor")
             .unwrap();
-        assert_eq!(row(block(&t, 1), "null").cells[above].text, "floor");
+        let null = &row(block(&t, 1), "null").cells[above];
+        assert_eq!(
+            (null.text.as_str(), null.flags[0].text.as_str()),
+            ("2.50 ns", "floor")
+        );
         assert!(
             gil.cells[above].text.ends_with("ns"),
             "{}",
@@ -444,7 +467,7 @@ mod tests {
         let cpu = t
             .columns
             .iter()
-            .position(|c| c.name.starts_with("per CPU"))
+            .position(|c| c.name == "Mops per CPU-s")
             .unwrap();
         assert_ne!(row(block(&t, 2), "gil").cells[cpu].text, "—");
         assert_eq!(row(block(&t, 4), "gil").cells[cpu].text, "—");

@@ -77,6 +77,8 @@ pub struct MiniTable {
     /// What the table shows (empty: the section says it).
     pub caption: String,
     pub head: Vec<String>,
+    /// The last column is free text (left-aligned, wrapping).
+    pub text_last: bool,
     pub rows: Vec<Vec<String>>,
 }
 
