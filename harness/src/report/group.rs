@@ -140,8 +140,9 @@ pub fn percentile(lat: &Latency, p: f64) -> Option<Percentile> {
         .copied()
 }
 
-/// Whether any repeat of the cell ran while the machine was busy, and if
-/// so a sentence saying how busy.
+/// Whether any repeat of the cell ran while the machine was busy
+/// (`Load::high`), and if so how busy, compactly: "repeats 1, 3 of 3:
+/// other processes used 70%, 66% of the CPU time".
 pub fn busy(m: &CellMetrics) -> Option<String> {
     let n = m.runs.len();
     let busy: Vec<(usize, &crate::results::Load)> = m
@@ -154,27 +155,35 @@ pub fn busy(m: &CellMetrics) -> Option<String> {
     if busy.is_empty() {
         return None;
     }
-    let parts: Vec<String> = busy
+    let list = |v: Vec<String>| v.join(", ");
+    let which = list(busy.iter().map(|(i, _)| i.to_string()).collect());
+    let others: Vec<String> = busy
         .iter()
-        .map(|(i, l)| {
-            let mut what = Vec::new();
-            if let Some(o) = l.others_busy_fraction.filter(|o| *o > 0.25) {
-                what.push(format!(
-                    "other processes used {:.0}% of the CPU time",
-                    o * 100.0
-                ));
-            }
-            if let Some(st) = l.steal_fraction.filter(|s| *s > 0.05) {
-                what.push(format!("the hypervisor stole {:.0}%", st * 100.0));
-            }
-            format!("repeat {i} of {n}: {}", what.join(", "))
-        })
+        .filter_map(|(_, l)| l.others_busy_fraction.filter(|o| *o > 0.25))
+        .map(|o| format!("{:.0}%", o * 100.0))
         .collect();
+    let steal: Vec<String> = busy
+        .iter()
+        .filter_map(|(_, l)| l.steal_fraction.filter(|s| *s > 0.05))
+        .map(|s| format!("{:.0}%", s * 100.0))
+        .collect();
+    let mut what = Vec::new();
+    if !others.is_empty() {
+        what.push(format!(
+            "other processes used {} of the CPU time",
+            list(others)
+        ));
+    }
+    if !steal.is_empty() {
+        what.push(format!("the hypervisor stole {}", list(steal)));
+    }
     Some(format!(
-        "The machine was busy during this cell ({}): its figures mix in other work.",
-        parts.join("; ")
+        "repeat{} {which} of {n}: {}",
+        if busy.len() == 1 { "" } else { "s" },
+        what.join("; ")
     ))
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -385,6 +385,37 @@ mod tests {
     }
 
     #[test]
+    fn a_handful_of_samples_is_still_drawn_and_a_lone_dashed_style_keyed() {
+        let mut r = fixture::run_results();
+        for c in r.cells.iter_mut() {
+            let crate::results::Outcome::Ok(m) = &mut c.outcome else {
+                continue;
+            };
+            // One GIL wait: its distribution has only the 100th percentile.
+            if c.subject == "gil" && c.threads == 4 {
+                let w = m.latency.get_mut("gil_wait").unwrap();
+                w.count = 1;
+                w.distribution.retain(|p| p.percentile >= 100.0);
+            }
+            // Producer-consumer frees only remotely at 4 threads.
+            if c.workload == "producer-consumer" && c.threads == 4 {
+                m.latency.remove("free_local");
+            }
+        }
+        let html = render(&r).unwrap();
+        let lat = sections(&html, "latency")[0];
+        assert!(
+            lat.contains("<title>gil gil_wait, 4 threads</title>"),
+            "{lat}"
+        );
+        let pc = sections(&html, "latency")[1];
+        let free4 = &pc[pc.find("free latency, 4 threads").unwrap()..];
+        let free4 = &free4[..free4.find("</svg>").unwrap()];
+        assert!(free4.contains(">remote free</text>"), "{free4}");
+        assert!(!free4.contains(">local free</text>"));
+    }
+
+    #[test]
     fn fragmentation_has_one_ratio_its_notes_and_the_cross_checks() {
         let html = render(&fixture::run_results()).unwrap();
         let larson = sections(&html, "fragmentation")[0];
@@ -396,9 +427,12 @@ mod tests {
         assert!(larson.contains("bumped"));
         // Producer-consumer keeps too few bytes live below 4 threads.
         let pc = sections(&html, "fragmentation")[1];
-        assert!(
-            pc.contains("No fragmentation ratio for gil at 1 thread: 307200 bytes requested live")
-        );
+        assert!(pc.contains(
+            "No fragmentation ratio for gil at 1 thread, tcache at 1 thread, sharded at 1 thread"
+        ));
+        assert!(pc.contains(": 307200 bytes requested live"));
+        assert!(pc.contains("(the figures are gil at 1 thread&#x27;s; the others alike"));
+        assert_eq!(pc.matches("No fragmentation ratio").count(), 1);
         assert!(pc.contains("— (see the notes)"));
     }
 

@@ -370,16 +370,22 @@ fn split(lat: &Latency) -> Option<Split> {
     if lat.count == 0 {
         return None;
     }
-    let src = if lat.distribution.is_empty() {
-        &lat.percentiles
-    } else {
+    // The nines axis cannot place the 100th percentile: a distribution
+    // with nothing below it (a handful of samples) falls back to the fixed
+    // percentiles, so no subject with samples goes undrawn.
+    let plottable = |v: &[crate::results::Percentile]| {
+        v.iter()
+            .any(|p| p.percentile >= 50.0 && p.percentile < 100.0)
+    };
+    let src = if plottable(&lat.distribution) {
         &lat.distribution
+    } else {
+        &lat.percentiles
     };
     let mut out = Split {
         resolved: Vec::new(),
         unresolved: Vec::new(),
     };
-    // The nines axis cannot place the 100th percentile.
     for p in src
         .iter()
         .filter(|p| p.percentile >= 50.0 && p.percentile < 100.0)
@@ -542,8 +548,8 @@ pub fn latency(g: &Group) -> SectionView {
                     missing.join("; ")
                 ));
             }
-            // A style key is only worth a legend row when both styles appear.
-            if keys.len() < 2 {
+            // A style key is worth a legend row unless every line is solid.
+            if keys.iter().all(|k| matches!(k, Key::Line(Dash::Solid, _))) {
                 keys.clear();
             }
             let resolution = if panel.clocked {
@@ -1024,13 +1030,12 @@ fn fragmentation_table(g: &Group) -> (MiniTable, Vec<String>) {
                         .to_string()
                 }
                 None => {
-                    missing.push(format!(
-                        "No fragmentation ratio for {subject} at {}: {}.",
-                        threads_text(t),
+                    missing.push((
+                        format!("{subject} at {}", threads_text(t)),
                         mem.fragmentation
                             .note
-                            .as_deref()
-                            .unwrap_or("the run recorded none")
+                            .clone()
+                            .unwrap_or_else(|| "the run recorded none".into()),
                     ));
                     "— (see the notes)".into()
                 }
@@ -1064,5 +1069,38 @@ fn fragmentation_table(g: &Group) -> (MiniTable, Vec<String>) {
         text_last: true,
         rows,
     };
-    (table, missing)
+    (table, group_notes(missing))
+}
+
+/// One note per reason why cells have no ratio: notes that differ only in
+/// their figures (each cell's live bytes, which the table shows) are
+/// said once, for all their cells.
+fn group_notes(missing: Vec<(String, String)>) -> Vec<String> {
+    let shape = |note: &str| -> String {
+        note.chars()
+            .map(|c| if c.is_ascii_digit() { '#' } else { c })
+            .collect()
+    };
+    let mut groups: Vec<(String, Vec<String>, String)> = Vec::new();
+    for (cell, note) in missing {
+        let key = shape(&note);
+        match groups.iter_mut().find(|g| g.0 == key) {
+            Some(g) => g.1.push(cell),
+            None => groups.push((key, vec![cell], note)),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(_, cells, note)| {
+            if cells.len() == 1 {
+                format!("No fragmentation ratio for {}: {note}.", cells[0])
+            } else {
+                format!(
+                    "No fragmentation ratio for {}: {note} (the figures are {}'s; the others alike, see the table).",
+                    cells.join(", "),
+                    cells[0]
+                )
+            }
+        })
+        .collect()
 }

@@ -28,7 +28,8 @@ enum Col {
     PerCpu,
     /// A latency percentile of one operation kind.
     Latency(&'static str, &'static str, f64),
-    /// Local frees' p99, or remote frees' where there are no local ones.
+    /// Local frees' p99, or remote frees' where there are no local ones
+    /// (a group with both kinds has a column for each instead).
     FreeP99,
     GilContended,
     PeakRss,
@@ -70,9 +71,13 @@ fn columns_for(g: &Group, cores: usize) -> Vec<Col> {
     }
     v.push(Col::Latency("alloc p50", "alloc", 50.0));
     v.push(Col::Latency("alloc p99", "alloc", 99.0));
-    v.push(Col::FreeP99);
+    // Local frees' p99; remote frees' get a column of their own where
+    // the group has both kinds, else they fill the free column.
     if has_kind(g, "free_remote") && has_kind(g, "free_local") {
+        v.push(Col::Latency("local free p99", "free_local", 99.0));
         v.push(Col::Latency("remote free p99", "free_remote", 99.0));
+    } else {
+        v.push(Col::FreeP99);
     }
     if has_kind(g, "realloc") {
         v.push(Col::Latency("realloc p99", "realloc", 99.0));
@@ -229,10 +234,7 @@ fn cell_figure(col: Col, c: &Cell, m: &CellMetrics, ctx: &Ctx) -> TableCell {
                 latency(m, "free_local", 99.0)
             } else {
                 let mut t = latency(m, "free_remote", 99.0);
-                t.title = format!(
-                    "remote frees (no local frees in this workload): {}",
-                    t.title
-                );
+                t.title = format!("remote frees (no local frees here): {}", t.title);
                 t
             }
         }
@@ -297,6 +299,7 @@ pub fn summary(g: &Group, logical_cores: usize, best: &[String]) -> TableView {
     let columns = cols.iter().map(|c| head(*c, &ctx)).collect();
     let mut blocks = Vec::new();
     let mut notes = Vec::new();
+    let mut busy_cells = Vec::new();
     for t in g.threads() {
         let mut rows = Vec::new();
         for s in g.subjects() {
@@ -309,7 +312,7 @@ pub fn summary(g: &Group, logical_cores: usize, best: &[String]) -> TableView {
                         .collect();
                     let b = busy(m).unwrap_or_default();
                     if !b.is_empty() {
-                        notes.push(format!("busy: {s} at {}. {b}", threads_text(t)));
+                        busy_cells.push(format!("{s} at {} ({b})", threads_text(t)));
                     }
                     if m.below_floor {
                         notes.push(format!(
@@ -317,6 +320,11 @@ pub fn summary(g: &Group, logical_cores: usize, best: &[String]) -> TableView {
                             threads_text(t)
                         ));
                     }
+                    let b = if b.is_empty() {
+                        b
+                    } else {
+                        format!("The machine was busy during this cell, {b}: its figures mix in other work.")
+                    };
                     (cells, None, b)
                 }
                 Outcome::Failed(f) => {
@@ -352,6 +360,16 @@ pub fn summary(g: &Group, logical_cores: usize, best: &[String]) -> TableView {
             oversubscribed: logical_cores > 0 && t > logical_cores,
             rows,
         });
+    }
+    if !busy_cells.is_empty() {
+        notes.insert(
+            0,
+            format!(
+                "busy: the machine was busy during {} of these cells, so their figures mix in other work: {}.",
+                busy_cells.len(),
+                busy_cells.join("; ")
+            ),
+        );
     }
     let intervals = interval::describe_all(ok.iter().map(|m| &m.ops_per_sec))
         .map(|d| format!(" Under each median, in brackets: {d}."))
@@ -501,16 +519,16 @@ mod tests {
         assert!(row(b1, "jemalloc").cells[p50].text.ends_with("ns"));
         // The busy cell says so, with its figures.
         let sys = row(block(&t, 2), "system");
-        assert!(
-            sys.busy.contains("repeat 2 of 3: other processes used 60%"),
-            "{}",
-            sys.busy
+        assert_eq!(
+            sys.busy,
+            "The machine was busy during this cell, repeat 2 of 3: other processes used 60% of the CPU time: its figures mix in other work."
         );
         assert!(row(block(&t, 1), "system").busy.is_empty());
-        assert!(t
-            .notes
-            .iter()
-            .any(|n| n.starts_with("busy: system at 2 threads")));
+        assert!(t.notes.iter().any(|n| n
+            .starts_with("busy: the machine was busy during 1 of these cells")
+            && n.contains(
+                "system at 2 threads (repeat 2 of 3: other processes used 60% of the CPU time)"
+            )));
         // Producer-consumer at 1 thread keeps too few bytes live for a ratio.
         let pc = summary(&groups[1], 2, &[]);
         let frag = pc
@@ -531,5 +549,25 @@ mod tests {
             .position(|c| c.name == "fragmentation")
             .unwrap();
         assert!(row(block(&t, 1), "gil").cells[frag].text.ends_with('×'));
+    }
+
+    #[test]
+    fn remote_frees_get_their_own_column_only_beside_local_ones() {
+        let r = fixture::run_results();
+        let groups = Group::all(&r);
+        let names = |g: &Group| -> Vec<String> {
+            summary(g, 2, &[])
+                .columns
+                .into_iter()
+                .map(|c| c.name)
+                .collect()
+        };
+        let larson = names(&groups[0]);
+        assert!(larson.contains(&"free p99".to_string()));
+        assert!(!larson.iter().any(|n| n.contains("remote")));
+        let pc = names(&groups[1]);
+        assert!(pc.contains(&"local free p99".to_string()));
+        assert!(pc.contains(&"remote free p99".to_string()));
+        assert!(!pc.contains(&"free p99".to_string()));
     }
 }
