@@ -123,7 +123,7 @@ pub fn throughput(g: &Group) -> SectionView {
         for &t in &threads {
             if let Some(m) = g.metrics(subject, t) {
                 let e = m.ops_per_sec;
-                if !(e.median > 0.0) {
+                if e.median.is_nan() || e.median <= 0.0 {
                     continue;
                 }
                 s.points.push((t as f64, e.median / div));
