@@ -19,7 +19,14 @@
 #   4. nothing failed to load: all host names resolve to nothing
 #      (--host-resolver-rules), so any network attempt would log a net:: error,
 #      and the log is searched for failed loads;
-#   5. the screenshot is a PNG.
+#   5. the screenshot is a PNG;
+#   6. what says how far a figure can be trusted is drawn, not just present in
+#      the source: with 2 or more repeats per cell, interval whiskers
+#      (g.range) with a non-zero rendered height; where the null subject ran,
+#      the floor (the dashed zero line of the above-floor chart, .rule) with a
+#      non-zero rendered width; where latency charts carry the clock's
+#      resolution, its band (.band) with a non-zero rendered height; and the
+#      summary tables' intervals (.ci) laid out.
 # Chromium is installed with apt-get (Debian's `chromium`) when missing; if apt
 # itself is unavailable the check is skipped with a message and exit 0.
 set -euo pipefail
@@ -138,6 +145,17 @@ probe_js='<script>
       if (w > 1 && h > 1) bad.push(svg.id + ": labels \"" + texts[i].t.textContent + "\" and \"" + texts[j].t.textContent + "\" overlap");
     }
   });
+  // 6. Trust elements, counted only where they rendered with a size.
+  var sized = function (sel, dim) {
+    return Array.prototype.slice.call(document.querySelectorAll(sel)).filter(function (e) {
+      var b = e.getBoundingClientRect();
+      return dim === "h" ? b.height > 0.5 : b.width > 0.5;
+    }).length;
+  };
+  document.body.setAttribute("data-probe-ranges", String(sized("svg.chart g.range", "h")));
+  document.body.setAttribute("data-probe-rules", String(sized("svg.chart line.rule", "w")));
+  document.body.setAttribute("data-probe-bands", String(sized("svg.chart rect.band", "h")));
+  document.body.setAttribute("data-probe-cis", String(sized("table.summary .ci", "w")));
   document.body.setAttribute("data-probe-charts", String(charts.length));
   document.body.setAttribute("data-probe-problems", bad.join(" | ") || "none");
 })();
@@ -167,6 +185,27 @@ problems=$(printf "%s" "$problems" | sed "s/&quot;/\"/g; s/&lt;/</g; s/&gt;/>/g;
 zero=$(grep -o 'data-rendered="[0-9]*x[0-9]*"' "$out_abs/probe-dom.html" | grep -E '"0x|x0"' | head -3 || true)
 [[ -z $zero ]] || fail "charts rendered with zero size: $zero"
 
+# 6. Trust elements drawn where the run calls for them.
+probe_count() {
+    grep -o "data-probe-$1=\"[0-9]*\"" "$out_abs/probe-dom.html" | grep -o '[0-9]*' | head -1
+}
+ranges=$(probe_count ranges)
+rules=$(probe_count rules)
+bands=$(probe_count bands)
+cis=$(probe_count cis)
+[[ -n $ranges && -n $rules && -n $bands && -n $cis ]] || fail "the layout probe did not count the trust elements"
+repeats=$(sed -n 's|.*<dt>repeats per cell</dt><dd>\([0-9]*\)</dd>.*|\1|p' "$report" | head -1)
+if [[ -n $repeats && $repeats -ge 2 ]]; then
+    [[ $ranges -gt 0 ]] || fail "$repeats repeats per cell, but no interval whisker was drawn with a height"
+    [[ $cis -gt 0 ]] || fail "$repeats repeats per cell, but the summary tables show no interval"
+fi
+if grep -q '>null (floor)</text>' "$report"; then
+    [[ $rules -gt 0 ]] || fail "the null subject ran, but no floor line was drawn"
+fi
+if grep -q 'class="band"' "$report"; then
+    [[ $bands -gt 0 ]] || fail "the clock's resolution band is in the source but was not drawn"
+fi
+
 # 4. Nothing failed to load.
 if grep -Ei 'net::ERR_|Failed to load resource|Not allowed to load local resource|ERR_FILE_NOT_FOUND|Refused to (load|apply)' "$out_abs/chromium.log" >"$out_abs/failed-loads.txt"; then
     fail "failed loads in the Chromium log: $(head -3 "$out_abs/failed-loads.txt" | tr '\n' ' ')"
@@ -180,4 +219,5 @@ rm -f "$out_abs/failed-loads.txt" "$out_abs/external-refs.txt"
 
 rendered=$(grep -o 'data-rendered="[0-9]*x[0-9]*"' "$out_abs/probe-dom.html" | sed 's/data-rendered=//; s/"//g' | sort | uniq -c | awk '{printf "%s×%s ", $1, $2}')
 echo "browser-check: OK: $src_svgs charts in the DOM, all sized (rendered: $rendered), no overlapping or clipped labels, nothing failed to load"
+echo "browser-check: drawn: $ranges interval whiskers, $cis table intervals, $rules floor line(s), $bands clock-resolution band(s) (repeats per cell: ${repeats:-unknown})"
 echo "browser-check: screenshot $out_abs/screenshot.png, DOM $out_abs/dom.html"

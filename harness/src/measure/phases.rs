@@ -67,6 +67,9 @@ const PROBE_FIRST: u64 = 4096;
 /// Most operations per thread of one probe round.
 const PROBE_MAX: u64 = 1 << 26;
 
+/// When a worker began and ended a phase.
+type PhaseSpan = (Option<Instant>, Option<Instant>);
+
 /// How a cell is run, beyond its workload.
 #[derive(Clone, Copy, Debug)]
 pub struct Options {
@@ -425,7 +428,7 @@ pub fn run_cell(
     }
     // The phases' spans are the workers' own readings: from the first
     // worker's start to the last one's end.
-    let span = |f: &dyn Fn(&Worker) -> (Option<Instant>, Option<Instant>)| {
+    let span = |f: &dyn Fn(&Worker) -> PhaseSpan| {
         let start = workers.iter().filter_map(|wk| f(wk).0).min();
         let end = workers.iter().filter_map(|wk| f(wk).1).max();
         match (start, end) {

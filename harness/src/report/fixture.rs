@@ -1,24 +1,29 @@
-//! Synthetic but realistic [`RunResults`] for tests, the browser check and
-//! report development.
+//! Synthetic but realistic [`RunResults`] for tests, the fixture report
+//! example and report development. Compiled only for tests and with the
+//! `fixture` feature, never into the release binary.
 //!
 //! The figures come from small models (throughput scaling per subject,
 //! exponential latency tails on the nines axis, an RSS ramp–plateau–drain
 //! curve, an accounting breakdown that sums exactly to `mapped`), not from a
 //! real run, so reports and `compare` can be exercised deterministically
 //! without running allocators. The shape covers what a real suite
-//! produces: our subjects with accounting, references without, the `null`
-//! subject, two workloads at 1, 2 and 4 threads on a 2-core machine (so the
-//! oversubscription warning shows), repeats, `gil` wait latencies, and one
-//! failed cell.
+//! produces: our subjects with accounting, references with their own
+//! counters, the `null` subject as the floor, two workloads at 1, 2 and 4
+//! threads on a 2-core machine (so the oversubscription warning shows),
+//! [`REPEATS`] repeats per cell (merged and floored by the same code as a
+//! real run), percentiles below the clock's resolution, a workload whose
+//! live bytes are too few for a fragmentation ratio (its cells carry the
+//! note instead), `gil` wait latencies, one cell run on a busy machine
+//! ([`BUSY_KEY`]), a selfcheck, and one failed cell ([`FAILED_KEY`]).
 
 use std::collections::BTreeMap;
 
+use crate::cli::repeats;
 use crate::results::{
     Accounting, Cell, CellMetrics, ClassRow, ClockInfo, Environment, Failure, FailureKind,
     Fragmentation, GilCounters, Latency, Load, Memory, OpCounts, Outcome, Percentile, RssSample,
-    RunMetrics, RunResults, Sampling, Verification, SCHEMA_VERSION,
+    RunMetrics, RunResults, Sampling, SelfCheck, Verification, SCHEMA_VERSION,
 };
-use crate::stats;
 
 /// Subjects in the fixture.
 pub const SUBJECTS: &[&str] = &["gil", "tcache", "sharded", "system", "jemalloc", "null"];
@@ -28,6 +33,25 @@ pub const WORKLOADS: &[&str] = &["larson-small", "producer-consumer"];
 pub const THREADS: &[usize] = &[1, 2, 4];
 /// The one failed cell's key.
 pub const FAILED_KEY: &str = "producer-consumer/tcache/t4";
+/// The cell whose second repeat ran while other processes were busy.
+pub const BUSY_KEY: &str = "larson-small/system/t2";
+/// Repeats per cell, as `run` and `suite` default to: intervals are the
+/// range of the repeats, not 95% intervals.
+pub const REPEATS: usize = 3;
+/// The clock: overhead subtracted from every sample, and its resolution.
+pub const CLOCK_OVERHEAD_NS: f64 = 20.0;
+pub const CLOCK_RESOLUTION_NS: f64 = 6.0;
+/// Requested live bytes below which there is no fragmentation ratio.
+const MIN_LIVE_FOR_RATIO: u64 = 1 << 20;
+
+fn clock() -> ClockInfo {
+    ClockInfo {
+        source: "tsc".into(),
+        ns_per_tick: 0.4167,
+        overhead_ns: CLOCK_OVERHEAD_NS,
+        resolution_ns: CLOCK_RESOLUTION_NS,
+    }
+}
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -47,6 +71,16 @@ fn is_ours(subject: &str) -> bool {
     matches!(subject, "gil" | "locked" | "tcache" | "sharded")
 }
 
+/// A percentile as the harness reports it: below the clock's resolution
+/// when it is that close to the subtracted overhead.
+fn point(percentile: f64, ns: f64) -> Percentile {
+    Percentile {
+        percentile,
+        ns,
+        below_resolution: ns < CLOCK_RESOLUTION_NS,
+    }
+}
+
 /// HdrHistogram-like percentile points: halving the remaining tail
 /// four steps at a time, up to 99.999%, then the maximum.
 fn distribution(base_ns: f64, slope: f64) -> (Vec<Percentile>, Vec<Percentile>, f64) {
@@ -57,7 +91,7 @@ fn distribution(base_ns: f64, slope: f64) -> (Vec<Percentile>, Vec<Percentile>, 
             -(1.0 - p / 100.0).log10()
         };
         // Quantise to whole ns as a histogram would.
-        (base_ns * (slope * x).exp()).round().max(1.0)
+        (base_ns * (slope * x).exp()).round()
     };
     let mut dist = Vec::new();
     let mut i = 0;
@@ -66,25 +100,13 @@ fn distribution(base_ns: f64, slope: f64) -> (Vec<Percentile>, Vec<Percentile>, 
         if p > 99.999 {
             break;
         }
-        dist.push(Percentile {
-            percentile: p,
-            ns: at(p),
-            below_resolution: false,
-        });
+        dist.push(point(p, at(p)));
         i += 1;
     }
-    dist.push(Percentile {
-        percentile: 100.0,
-        ns: at(100.0),
-        below_resolution: false,
-    });
+    dist.push(point(100.0, at(100.0)));
     let fixed = [50.0, 75.0, 90.0, 95.0, 99.0, 99.9, 99.99, 100.0]
         .iter()
-        .map(|&p| Percentile {
-            percentile: p,
-            ns: at(p),
-            below_resolution: base_ns < 5.0 && p <= 50.0,
-        })
+        .map(|&p| point(p, at(p)))
         .collect();
     (fixed, dist, at(100.0))
 }
@@ -165,25 +187,21 @@ fn accounting(requested: u64, subject: &str, at_end: bool) -> Accounting {
     }
 }
 
-fn metrics(subject: &str, workload: &str, threads: usize) -> CellMetrics {
-    let wl_factor = if workload == "producer-consumer" {
-        0.6
-    } else {
-        1.0
-    };
+/// Relative deviation of each repeat from the cell's median rate, before
+/// scaling by the subject's noise (a fixed pattern: deterministic).
+const REPEAT_PATTERN: [f64; REPEATS] = [-1.0, 0.0, 0.5];
+
+/// One repeat of a cell: `k` is the repeat's index.
+fn run(subject: &str, workload: &str, threads: usize, k: usize) -> RunMetrics {
+    let pc = workload == "producer-consumer";
+    let wl_factor = if pc { 0.6 } else { 1.0 };
     let (single, eff) = throughput_model(subject);
-    let speedup = (threads as f64).powf(eff);
-    let median = single * speedup * wl_factor;
-    let spread = 0.02;
-    let repeats = [
-        median * (1.0 - spread),
-        median,
-        median * (1.0 + spread * 0.5),
-    ];
+    let t = threads as f64;
+    let noise = if subject == "gil" { 0.06 } else { 0.02 };
+    let rate = single * t.powf(eff) * wl_factor * (1.0 + noise * REPEAT_PATTERN[k]);
     let ops_per_thread: u64 = 2_000_000;
     let ops = ops_per_thread * threads as u64;
-    let duration_s = ops as f64 / median;
-    let t = threads as f64;
+    let duration_s = ops as f64 / rate;
 
     let contended = subject == "gil" || subject == "system";
     let base_alloc = match subject {
@@ -192,7 +210,8 @@ fn metrics(subject: &str, workload: &str, threads: usize) -> CellMetrics {
         "sharded" => 14.0,
         "system" => 22.0 * t.powf(0.3),
         "jemalloc" => 11.0,
-        _ => 3.0,
+        // Below the clock's resolution up to about p90.
+        _ => 2.0,
     };
     let slope = if contended {
         0.55 + 0.2 * t.log2()
@@ -206,7 +225,7 @@ fn metrics(subject: &str, workload: &str, threads: usize) -> CellMetrics {
         "free_local".to_string(),
         latency(sampled / 3, base_alloc * 0.8, slope),
     );
-    if workload == "producer-consumer" {
+    if pc {
         lat.insert(
             "free_remote".to_string(),
             latency(sampled / 6, base_alloc * 1.6, slope + 0.1),
@@ -233,11 +252,12 @@ fn metrics(subject: &str, workload: &str, threads: usize) -> CellMetrics {
         });
     }
 
-    // The null subject hands out no memory.
-    let requested_peak = if subject == "null" {
-        0
+    // Producer-consumer keeps few bytes live: too few for a ratio below
+    // 4 threads. The null subject's blocks are bump-allocated.
+    let requested_live = if pc {
+        (300.0 * 1024.0 * t) as u64
     } else {
-        (16.0 * MIB * t * wl_factor) as u64
+        (16.0 * MIB * t) as u64
     };
     let baseline = (4.0 * MIB) as u64;
     let (frag, after_drain) = match subject {
@@ -246,22 +266,32 @@ fn metrics(subject: &str, workload: &str, threads: usize) -> CellMetrics {
         "sharded" => (1.45, 0.3),
         "system" => (1.32, 0.6),
         "jemalloc" => (1.12, 0.1),
-        _ => (0.0, 0.0),
+        _ => (1.6, 1.0),
     };
-    let (accounting_at_peak, accounting_at_end, fragmentation, held) = if is_ours(subject) {
-        let peak = accounting(requested_peak, subject, false);
-        let end = accounting(requested_peak, subject, true);
-        let f = peak.mapped as f64 / requested_peak as f64;
+    let wobble = 1.0 + 0.01 * REPEAT_PATTERN[k];
+    let (accounting_at_peak, accounting_at_end, held) = if is_ours(subject) {
+        let peak = accounting(requested_live, subject, false);
+        let end = accounting(requested_live, subject, true);
         let held = peak.mapped as f64;
-        (Some(peak), Some(end), Some(f), held)
-    } else if subject == "null" {
-        (None, None, None, 0.0)
+        (Some(peak), Some(end), held)
     } else {
-        let held = requested_peak as f64 * frag;
-        (None, None, Some(frag), held)
+        (None, None, requested_live as f64 * frag)
     };
-    let peak_rss = baseline + held as u64 + (MIB * 0.5) as u64;
-    let after = baseline + (requested_peak as f64 * after_drain) as u64;
+    let above_baseline = held * 1.02 * wobble;
+    let rss_at_end = baseline + above_baseline as u64;
+    let peak_rss = baseline + (above_baseline * 1.03) as u64;
+    let after = baseline + (held * after_drain) as u64;
+    let (ratio, note) = if requested_live < MIN_LIVE_FOR_RATIO {
+        (
+            None,
+            Some(format!(
+                "{requested_live} bytes requested live at the end of the measured phase, below \
+                 {MIN_LIVE_FOR_RATIO}: the ratio would measure fixed costs, not packing"
+            )),
+        )
+    } else {
+        (Some(above_baseline / requested_live as f64), None)
+    };
     let samples = 60;
     let total_s = duration_s * 1.15;
     let rss_timeline = (0..=samples)
@@ -284,68 +314,82 @@ fn metrics(subject: &str, workload: &str, threads: usize) -> CellMetrics {
             RssSample {
                 t_s: x * total_s,
                 rss_bytes: rss.round() as u64,
-                live_bytes: (level * requested_peak as f64) as u64,
+                live_bytes: (level * requested_live as f64) as u64,
             }
         })
         .collect();
-    let mut reference_stats = BTreeMap::new();
-    if subject == "jemalloc" {
-        reference_stats.insert("allocated".to_string(), requested_peak);
-        reference_stats.insert("resident".to_string(), held as u64);
-        reference_stats.insert("mapped".to_string(), held as u64 + (2.0 * MIB) as u64);
-    }
     let allocs = ops / 2;
-    let run = RunMetrics {
+    let mut own_counters = BTreeMap::new();
+    let mut own = |k: &str, v: f64| {
+        own_counters.insert(k.to_string(), v as u64);
+    };
+    match subject {
+        "jemalloc" => {
+            own("allocated", requested_live as f64 * 1.02);
+            own("active", requested_live as f64 * 1.08);
+            own("metadata", 2.0 * MIB);
+            own("resident", held);
+            own("mapped", held + 2.0 * MIB);
+            own("retained", MIB);
+        }
+        "system" => {
+            own("arena", held);
+            own("hblkhd", 0.0);
+            own("uordblks", requested_live as f64 * 1.05);
+            own("fordblks", held - requested_live as f64 * 1.05);
+        }
+        "null" => {
+            own("bumped", (allocs * 48) as f64);
+            own("capacity", 64.0 * 1024.0 * MIB);
+        }
+        _ => {}
+    }
+    let busy = format!("{workload}/{subject}/t{threads}") == BUSY_KEY && k == 1;
+    RunMetrics {
         ops,
         ops_per_thread,
         duration_s,
-        ops_per_sec: median,
+        ops_per_sec: rate,
         cpu_user_s: duration_s * t.min(2.0) * 0.97,
         cpu_sys_s: duration_s * 0.01,
         worker_cpu_s: duration_s * t.min(2.0) * 0.95,
-        probe_ops_per_sec: median * 0.98,
+        probe_ops_per_sec: rate * 0.98,
         warmup_ops: ops_per_thread / 10,
         cycle_ops: 262_144,
         counts: OpCounts {
             allocs,
-            frees_local: if workload == "producer-consumer" {
-                allocs / 2
-            } else {
-                allocs
-            },
-            frees_remote: if workload == "producer-consumer" {
-                allocs / 2
-            } else {
-                0
-            },
+            frees_local: if pc { allocs / 2 } else { allocs },
+            frees_remote: if pc { allocs / 2 } else { 0 },
             reallocs: 0,
             bytes_requested: allocs * 48,
         },
-        latency: lat.clone(),
+        latency: lat,
         sampling: Sampling {
             one_in: 16,
             ops_per_thread: ops_per_thread / 4,
-            perturbation: Some(0.12),
+            perturbation: Some(if subject == "gil" && threads > 1 {
+                0.18
+            } else {
+                0.04 + 0.01 * REPEAT_PATTERN[k]
+            }),
         },
         memory: Memory {
             rss_timeline,
             rss_baseline_bytes: baseline,
             peak_rss_bytes: peak_rss,
             rss_after_drain_bytes: after,
-            requested_live_bytes: requested_peak,
-            rss_at_end_bytes: peak_rss,
+            requested_live_bytes: requested_live,
+            rss_at_end_bytes: rss_at_end,
             fragmentation: Fragmentation {
-                ratio: fragmentation,
-                note: fragmentation
-                    .is_none()
-                    .then(|| "no bytes requested live".to_string()),
+                ratio,
+                note,
                 own_ratio: accounting_at_peak
                     .as_ref()
-                    .map(|a| a.mapped as f64 / requested_peak.max(1) as f64),
+                    .map(|a| a.mapped as f64 / requested_live.max(1) as f64),
             },
             accounting_at_peak,
             accounting_at_end,
-            own_counters: reference_stats,
+            own_counters,
         },
         verification: Verification {
             enabled: true,
@@ -354,49 +398,43 @@ fn metrics(subject: &str, workload: &str, threads: usize) -> CellMetrics {
         },
         gil,
         load: Load {
-            loadavg_start: Some(0.4),
-            loadavg_end: Some(1.1),
+            loadavg_start: Some(if busy { 2.6 } else { 0.4 }),
+            loadavg_end: Some(if busy { 3.1 } else { 0.5 }),
             steal_fraction: Some(0.0),
-            others_busy_fraction: Some(0.02),
+            others_busy_fraction: Some(if busy { 0.6 } else { 0.02 }),
             pinned: false,
         },
         drained_blocks: 1000,
-        clock: ClockInfo {
-            source: "tsc".into(),
-            ns_per_tick: 0.4167,
-            overhead_ns: 9.0,
-            resolution_ns: 2.0,
-        },
+        clock: clock(),
         subject_params: BTreeMap::new(),
         unit: None,
         checksum: None,
         measured_span_s: None,
-    };
-    let runs: Vec<RunMetrics> = repeats
-        .iter()
-        .map(|&rate| RunMetrics {
-            ops_per_sec: rate,
-            duration_s: ops as f64 / rate,
-            ..run.clone()
-        })
-        .collect();
-    let est =
-        |f: &dyn Fn(&RunMetrics) -> f64| stats::estimate(&runs.iter().map(f).collect::<Vec<_>>());
-    CellMetrics {
-        ops_per_sec: est(&|r| r.ops_per_sec),
-        ns_per_op: est(&|r| t * 1e9 / r.ops_per_sec),
-        ops_per_cpu_sec: est(&|r| r.ops as f64 / r.worker_cpu_s),
-        above_floor_ns_per_op: None,
-        below_floor: false,
-        peak_rss_bytes: est(&|r| r.memory.peak_rss_bytes as f64),
-        fragmentation: fragmentation.map(|f| stats::estimate(&[f * 0.99, f, f * 1.01])),
-        latency: lat,
-        subject_params: BTreeMap::new(),
-        runs,
     }
 }
 
-/// The fixture run: 2 workloads × 6 subjects × 3 thread counts, one failed.
+fn metrics(subject: &str, workload: &str, threads: usize) -> CellMetrics {
+    let runs = (0..REPEATS)
+        .map(|k| run(subject, workload, threads, k))
+        .collect::<Vec<_>>();
+    // Every repeat's latencies are the same model: the merged
+    // distribution is any one of them (with every repeat's samples).
+    let latency: BTreeMap<String, Latency> = runs[0]
+        .latency
+        .iter()
+        .map(|(k, l)| {
+            let mut l = l.clone();
+            l.count *= REPEATS as u64;
+            (k.clone(), l)
+        })
+        .collect();
+    let mut m = repeats::merge(runs, threads);
+    m.latency = latency;
+    m
+}
+
+/// The fixture run: 2 workloads × 6 subjects × 3 thread counts, one failed,
+/// with floors attached as a real run attaches them.
 pub fn run_results() -> RunResults {
     let mut cells = Vec::new();
     for wl in WORKLOADS {
@@ -435,7 +473,12 @@ pub fn run_results() -> RunResults {
     crate_versions.insert("mimalloc".to_string(), "0.1.48".to_string());
     crate_versions.insert("tikv-jemallocator".to_string(), "0.6.1".to_string());
     crate_versions.insert("snmalloc-rs".to_string(), "0.7.2".to_string());
-    RunResults {
+    let floor_ns = |wl: &str| {
+        let (single, _) = throughput_model("null");
+        let f = if wl == "producer-consumer" { 0.6 } else { 1.0 };
+        1e9 / (single * f)
+    };
+    let mut results = RunResults {
         schema_version: SCHEMA_VERSION,
         poolbench_version: env!("CARGO_PKG_VERSION").to_string(),
         started_at: "2026-11-21T12:00:00Z".into(),
@@ -447,7 +490,7 @@ pub fn run_results() -> RunResults {
             "gil,tcache,sharded,system,jemalloc,null",
             "--threads",
             "1,2,4",
-            "--repeats",
+            "--repeat",
             "3",
         ]
         .map(String::from)
@@ -462,19 +505,30 @@ pub fn run_results() -> RunResults {
             profile: "release".into(),
             git_commit: Some("0123456789abcdef0123456789abcdef01234567".into()),
             crate_versions,
-            ..Default::default()
+            ld_preload: None,
+            malloc_library: Some("/lib/x86_64-linux-gnu/libc.so.6".into()),
+            pinned: false,
+            load_at_start: Some(0.4),
+            selfcheck: Some(SelfCheck {
+                clock_overhead_ns: CLOCK_OVERHEAD_NS,
+                clock_resolution_ns: CLOCK_RESOLUTION_NS,
+                floor_ns_per_op: WORKLOADS
+                    .iter()
+                    .map(|w| (w.to_string(), floor_ns(w)))
+                    .collect(),
+                calibration_error: 0.031,
+                calibration_spin_ns: 50.0,
+                spread: 0.08,
+            }),
         },
-        clock: ClockInfo {
-            source: "tsc".into(),
-            ns_per_tick: 0.4167,
-            overhead_ns: 9.0,
-            resolution_ns: 2.0,
-        },
-        repeats: 3,
+        clock: clock(),
+        repeats: REPEATS as u32,
         floors: Vec::new(),
         cells,
         partial: false,
-    }
+    };
+    repeats::attach_floors(&mut results);
+    results
 }
 
 #[cfg(test)]

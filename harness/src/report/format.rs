@@ -109,6 +109,12 @@ pub fn ns_tick(v: f64) -> String {
     trim(ns(v))
 }
 
+/// A percentile as `p50`, `p99.9`.
+pub fn percentile(p: f64) -> String {
+    let s = format!("{p:.4}");
+    format!("p{}", s.trim_end_matches('0').trim_end_matches('.'))
+}
+
 /// A ratio such as a fragmentation factor: "1.37×".
 pub fn times(v: f64) -> String {
     format!("{}×", sig3(v))
@@ -161,6 +167,8 @@ mod tests {
         assert_eq!(tick(0.2), "0.2");
         assert_eq!(tick(120.0), "120");
         assert_eq!(ns_tick(2.5), "2.5 ns");
+        assert_eq!(percentile(50.0), "p50");
+        assert_eq!(percentile(99.9), "p99.9");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! over, say, block size therefore yields one report section per size
 //! rather than one crowded chart.
 
-use crate::results::{Cell, CellMetrics, Latency, RunResults};
+use crate::results::{Cell, CellMetrics, Latency, Percentile, RunResults};
 
 use super::palette;
 
@@ -123,7 +123,7 @@ pub fn slug(s: &str) -> String {
 
 /// Latency at percentile `p` (0..100): from the fixed percentiles when
 /// listed, else the first distribution point at or above `p`.
-pub fn percentile(lat: &Latency, p: f64) -> Option<f64> {
+pub fn percentile(lat: &Latency, p: f64) -> Option<Percentile> {
     if lat.count == 0 {
         return None;
     }
@@ -132,12 +132,56 @@ pub fn percentile(lat: &Latency, p: f64) -> Option<f64> {
         .iter()
         .find(|x| (x.percentile - p).abs() < 1e-9)
     {
-        return Some(x.ns);
+        return Some(*x);
     }
     lat.distribution
         .iter()
         .find(|x| x.percentile >= p - 1e-9)
-        .map(|x| x.ns)
+        .copied()
+}
+
+/// Whether any repeat of the cell ran while the machine was busy
+/// (`Load::high`), and if so how busy, compactly: "repeats 1, 3 of 3:
+/// other processes used 70%, 66% of the CPU time".
+pub fn busy(m: &CellMetrics) -> Option<String> {
+    let n = m.runs.len();
+    let busy: Vec<(usize, &crate::results::Load)> = m
+        .runs
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.load.high())
+        .map(|(i, r)| (i + 1, &r.load))
+        .collect();
+    if busy.is_empty() {
+        return None;
+    }
+    let list = |v: Vec<String>| v.join(", ");
+    let which = list(busy.iter().map(|(i, _)| i.to_string()).collect());
+    let others: Vec<String> = busy
+        .iter()
+        .filter_map(|(_, l)| l.others_busy_fraction.filter(|o| *o > 0.25))
+        .map(|o| format!("{:.0}%", o * 100.0))
+        .collect();
+    let steal: Vec<String> = busy
+        .iter()
+        .filter_map(|(_, l)| l.steal_fraction.filter(|s| *s > 0.05))
+        .map(|s| format!("{:.0}%", s * 100.0))
+        .collect();
+    let mut what = Vec::new();
+    if !others.is_empty() {
+        what.push(format!(
+            "other processes used {} of the CPU time",
+            list(others)
+        ));
+    }
+    if !steal.is_empty() {
+        what.push(format!("the hypervisor stole {}", list(steal)));
+    }
+    Some(format!(
+        "repeat{} {which} of {n}: {}",
+        if busy.len() == 1 { "" } else { "s" },
+        what.join("; ")
+    ))
 }
 
 #[cfg(test)]

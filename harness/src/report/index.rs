@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::results::RunResults;
+use crate::results::{RunResults, FLOOR_SUBJECT};
 
 use super::format::ops;
 use super::group::Group;
@@ -32,11 +32,15 @@ struct RunRow {
     machine: String,
     cells: usize,
     failed: usize,
+    repeats: u32,
     headlines: Vec<String>,
 }
 
-/// The best non-null throughput at the most threads, per workload.
+/// The best non-null throughput at the most threads, per workload, and
+/// whether it is ahead of the runner-up beyond the noise
+/// (`summary::best_cells`).
 pub fn headlines(r: &RunResults) -> Vec<String> {
+    let best = super::summary::best_cells(r);
     Group::all(r)
         .iter()
         .filter_map(|g| {
@@ -44,10 +48,20 @@ pub fn headlines(r: &RunResults) -> Vec<String> {
             let (s, v) = g
                 .subjects()
                 .into_iter()
-                .filter(|s| *s != "null")
+                .filter(|s| *s != FLOOR_SUBJECT)
                 .filter_map(|s| Some((s, g.metrics(s, t)?.ops_per_sec.median)))
                 .max_by(|a, b| a.1.total_cmp(&b.1))?;
-            Some(format!("{}: {s} {} at {t} threads", g.title(), ops(v)))
+            let ahead = g.cell(s, t).is_some_and(|c| best.contains(&c.key()));
+            Some(format!(
+                "{}: {s} {} at {t} threads ({})",
+                g.title(),
+                ops(v),
+                if ahead {
+                    "ahead beyond the noise"
+                } else {
+                    "not ahead beyond the noise"
+                }
+            ))
         })
         .collect()
 }
@@ -98,6 +112,7 @@ pub fn write_index(out_dir: &Path) -> Result<PathBuf> {
             ),
             cells: r.cells.len(),
             failed: r.cells.iter().filter(|c| c.metrics().is_none()).count(),
+            repeats: r.repeats,
             headlines: headlines(&r),
         });
     }

@@ -6,12 +6,22 @@
 //!
 //! Pipeline: the cells are grouped per workload (and sweep point)
 //! (`group`); each group gets a summary table (`table`) and four chart
-//! sections (`sections`: throughput vs threads, latency percentiles on
-//! HdrHistogram's "nines" axis, RSS over time, fragmentation); charts are
-//! inline SVG drawn by `chart` with one colour per subject everywhere
-//! (`palette`); the environment block (`environment`) carries the
-//! machine, toolchain, commit, exact command and warnings. All text goes
-//! through minijinja templates (`template`) with auto-escaping.
+//! sections (`sections`: throughput vs threads with the floor, latency
+//! percentiles on HdrHistogram's "nines" axis with the clock's
+//! resolution, RSS over time, fragmentation with its cross-checks);
+//! charts are inline SVG drawn by `chart` with one colour per subject
+//! everywhere (`palette`); the environment block (`environment`) carries
+//! the machine, toolchain, commit, exact command, selfcheck and warnings.
+//! All text goes through minijinja templates (`template`) with
+//! auto-escaping.
+//!
+//! The report says how far each figure can be trusted: every median over
+//! repeats carries its interval, named for what it is (`interval`: a 95%
+//! CI only from 6 repeats on); "best" is marked only where
+//! `summary::best_cells` finds the winner beyond the noise, as in the
+//! terminal summary; cells below the floor, percentiles below the clock's
+//! resolution and cells run on a busy machine are marked where they
+//! appear.
 //!
 //! The page is self-contained: CSS inline, no script, no font or image
 //! fetched from anywhere, no external URL, so it reads the same offline,
@@ -20,17 +30,21 @@
 //!
 //! To look at one without running a suite:
 //! `cargo run -p harness --example fixture_report -- /tmp/r` writes the
-//! report of the synthetic `fixture` run, and
+//! report of the synthetic `fixture` run (the example needs the `fixture`
+//! feature, which the crate's dev-dependency on itself turns on for
+//! examples and tests; the release binary never contains it), and
 //! `scripts/browser-check.sh /tmp/r/<stem>.html /tmp/r/check` renders it
 //! in headless Chromium and checks the charts and the layout.
 
 mod chart;
 pub mod compare;
 mod environment;
+#[cfg(any(test, feature = "fixture"))]
 pub mod fixture;
 mod format;
 mod group;
 mod index;
+mod interval;
 mod palette;
 mod sections;
 pub mod summary;
@@ -95,6 +109,7 @@ fn page(results: &RunResults) -> Page {
     subjects.sort_by_key(|s| palette::rank(s));
     subjects.dedup();
     let cores = results.environment.logical_cores;
+    let best = summary::best_cells(results);
     let group_views = groups
         .iter()
         .map(|g| {
@@ -112,7 +127,7 @@ fn page(results: &RunResults) -> Page {
                 id: g.id.clone(),
                 title: g.title(),
                 params: params_text(&params),
-                summary: table::summary(g, cores),
+                summary: table::summary(g, cores, &best),
                 sections: vec![
                     sections::throughput(g),
                     sections::latency(g),
@@ -269,7 +284,8 @@ mod tests {
         for s in sections(&html, "latency") {
             assert_eq!(s.matches("<svg").count(), 5);
         }
-        assert_eq!(sections(&html, "throughput")[0].matches("<svg").count(), 1);
+        // Throughput, and time per operation above the floor.
+        assert_eq!(sections(&html, "throughput")[0].matches("<svg").count(), 2);
         assert_eq!(sections(&html, "summary").len(), n);
         // Every chart has a non-zero size.
         for tag in html
@@ -311,11 +327,127 @@ mod tests {
         assert!(html.contains("Oversubscribed"));
         assert!(html.contains("poolbench suite --subjects gil,tcache,sharded,system,jemalloc,null"));
         assert!(html.contains("class=\"best\""));
-        assert!(html.contains("Harness cost: the null subject"));
+        assert!(html.contains("The floor: the null subject"));
         // The same subject has the same colour in every chart.
         let sharded = palette::color("sharded");
         assert!(html.matches(&format!("stroke=\"{sharded}\"")).count() >= 4);
         assert!(html.contains("@media print"));
+    }
+
+    #[test]
+    fn throughput_shows_intervals_and_the_floor() {
+        let html = render(&fixture::run_results()).unwrap();
+        let thr = sections(&html, "throughput")[0];
+        // A whisker for every successful cell at every thread count.
+        assert_eq!(thr.matches("<g class=\"range\"").count(), 6 * 3 + 5 * 3);
+        assert!(thr.contains("range of 3 repeats"));
+        assert!(thr.contains(">null (floor)</text>"));
+        assert!(thr.contains("time per operation above the floor"));
+        assert!(thr.contains("class=\"rule\""));
+        assert!(!thr.contains("95% CI"));
+        let summary = sections(&html, "summary")[0];
+        assert!(summary.contains("class=\"ci\">["));
+        assert!(summary.contains(">floor</span>"));
+    }
+
+    #[test]
+    fn latency_draws_the_clock_floor_and_names_every_missing_subject() {
+        let mut r = fixture::run_results();
+        let html = render(&r).unwrap();
+        let lat = sections(&html, "latency")[0];
+        // The band in every clocked chart (alloc, free at 1 and 4
+        // threads), not in GIL wait; null's low percentiles dotted in it.
+        assert_eq!(lat.matches("class=\"band\"").count(), 4);
+        assert!(lat.contains("clock can&#39;t"));
+        assert!(lat.contains("null: percentiles p50"));
+        assert!(lat.contains("stroke-dasharray=\"2 3\""));
+        // GIL waits at 1 thread: none, and the note says why.
+        assert!(lat.contains(
+            "No GIL wait latency at 1 thread: gil: never waited for the GIL at 1 thread."
+        ));
+        // The sampling of every successful cell, with its perturbation.
+        assert!(lat.contains("latencies were sampled (over all its repeats)"));
+        assert_eq!(lat.matches("1 in 16").count(), 18);
+        assert!(lat.contains("+4.0% [+3.0%, +4.5%]"));
+
+        // A subject without alloc samples is named, with the reason.
+        let key = "larson-small/jemalloc/t1";
+        let c = r.cells.iter_mut().find(|c| c.key() == key).unwrap();
+        if let crate::results::Outcome::Ok(m) = &mut c.outcome {
+            m.latency.remove("alloc");
+        }
+        let html = render(&r).unwrap();
+        let lat = sections(&html, "latency")[0];
+        assert!(
+            lat.contains("Not in the alloc latency chart at 1 thread: jemalloc: no alloc was timed although the cell performed"),
+            "{lat}"
+        );
+    }
+
+    #[test]
+    fn a_handful_of_samples_is_still_drawn_and_a_lone_dashed_style_keyed() {
+        let mut r = fixture::run_results();
+        for c in r.cells.iter_mut() {
+            let crate::results::Outcome::Ok(m) = &mut c.outcome else {
+                continue;
+            };
+            // One GIL wait: its distribution has only the 100th percentile.
+            if c.subject == "gil" && c.threads == 4 {
+                let w = m.latency.get_mut("gil_wait").unwrap();
+                w.count = 1;
+                w.distribution.retain(|p| p.percentile >= 100.0);
+            }
+            // Producer-consumer frees only remotely at 4 threads.
+            if c.workload == "producer-consumer" && c.threads == 4 {
+                m.latency.remove("free_local");
+            }
+        }
+        let html = render(&r).unwrap();
+        let lat = sections(&html, "latency")[0];
+        assert!(
+            lat.contains("<title>gil gil_wait, 4 threads</title>"),
+            "{lat}"
+        );
+        let pc = sections(&html, "latency")[1];
+        let free4 = &pc[pc.find("free latency, 4 threads").unwrap()..];
+        let free4 = &free4[..free4.find("</svg>").unwrap()];
+        assert!(free4.contains(">remote free</text>"), "{free4}");
+        assert!(!free4.contains(">local free</text>"));
+    }
+
+    #[test]
+    fn fragmentation_has_one_ratio_its_notes_and_the_cross_checks() {
+        let html = render(&fixture::run_results()).unwrap();
+        let larson = sections(&html, "fragmentation")[0];
+        assert!(larson.contains("resident above baseline ÷ requested live"));
+        assert!(!larson.contains("No fragmentation ratio"));
+        // jemalloc's and glibc's own counters, our own ratio.
+        assert!(larson.contains("resident 17.9 MiB"), "{larson}");
+        assert!(larson.contains("uordblks"));
+        assert!(larson.contains("bumped"));
+        // Producer-consumer keeps too few bytes live below 4 threads.
+        let pc = sections(&html, "fragmentation")[1];
+        assert!(pc.contains(
+            "No fragmentation ratio for gil at 1 thread, tcache at 1 thread, sharded at 1 thread"
+        ));
+        assert!(pc.contains(": 307200 bytes requested live"));
+        assert!(pc.contains("(the figures are gil at 1 thread&#x27;s; the others alike"));
+        assert_eq!(pc.matches("No fragmentation ratio").count(), 1);
+        assert!(pc.contains("— (see the notes)"));
+    }
+
+    #[test]
+    fn environment_shows_selfcheck_preload_and_busy_cells() {
+        let mut r = fixture::run_results();
+        let html = render(&r).unwrap();
+        assert!(html.contains("<dt>LD_PRELOAD</dt><dd>not set</dd>"));
+        assert!(html.contains("data-block=\"selfcheck\""));
+        assert!(html.contains("<dt>calibration error</dt>"));
+        assert!(html.contains("class=\"flag busy\""));
+        assert!(!html.contains("warning strong"));
+        r.environment.ld_preload = Some("libtcmalloc.so".into());
+        let html = render(&r).unwrap();
+        assert!(html.contains("<p class=\"warning strong\">LD_PRELOAD=libtcmalloc.so was set"));
     }
 
     fn ids(html: &str) -> Vec<&str> {
@@ -418,7 +550,12 @@ mod tests {
         let index = std::fs::read_to_string(dir.join("index.html")).unwrap();
         assert!(index.contains("href=\"2026-11-21T12-00-00Z.html\""));
         assert!(index.contains("broken.json"), "skipped file noted");
-        assert!(index.contains("jemalloc"), "headline figures");
+        assert!(
+            index.contains(
+                "larson-small: jemalloc 179 Mops&#x2f;s at 4 threads (ahead beyond the noise)"
+            ),
+            "headline figures"
+        );
         check_balanced(&index).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
     }

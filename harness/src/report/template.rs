@@ -2,7 +2,8 @@
 //!
 //! Templates live in `harness/templates/` as ordinary files (so they read
 //! and diff as HTML) and are compiled in with `include_str!`: a report
-//! needs no files at run time. Names ending in `.html` are auto-escaped;
+//! needs no files at run time. `base.html` holds the page skeleton and the
+//! inlined stylesheet; the report, index and compare pages extend it. Names ending in `.html` are auto-escaped;
 //! chart SVG is inserted with `|safe` because [`super::chart`] escapes its
 //! own text. Undefined variables are errors, so a template typo fails the
 //! tests instead of rendering an empty cell.
@@ -13,6 +14,7 @@ use serde::Serialize;
 
 const TEMPLATES: &[(&str, &str)] = &[
     ("style.css", include_str!("../../templates/style.css")),
+    ("base.html", include_str!("../../templates/base.html")),
     ("report.html", include_str!("../../templates/report.html")),
     ("index.html", include_str!("../../templates/index.html")),
     ("compare.html", include_str!("../../templates/compare.html")),

@@ -32,6 +32,12 @@ pub struct Swatch {
 #[derive(Debug, Serialize)]
 pub struct EnvView {
     pub rows: Vec<(String, String)>,
+    /// What this machine allows (`poolbench selfcheck`), when it ran.
+    pub selfcheck: Vec<(String, String)>,
+    /// What changes the meaning of figures (LD_PRELOAD, a subject below
+    /// the floor): shown first, prominently.
+    pub alerts: Vec<String>,
+    /// Read before trusting the figures (a busy machine, few repeats, ...).
     pub warnings: Vec<String>,
 }
 
@@ -56,7 +62,7 @@ pub struct SectionView {
     pub intro: String,
     pub charts: Vec<ChartView>,
     pub notes: Vec<String>,
-    pub table: Option<MiniTable>,
+    pub tables: Vec<MiniTable>,
 }
 
 #[derive(Debug, Serialize)]
@@ -68,15 +74,23 @@ pub struct ChartView {
 /// A plain table of figures under a chart.
 #[derive(Debug, Serialize)]
 pub struct MiniTable {
+    /// What the table shows (empty: the section says it).
+    pub caption: String,
     pub head: Vec<String>,
+    /// The last column is free text (left-aligned, wrapping).
+    pub text_last: bool,
     pub rows: Vec<Vec<String>>,
 }
 
 /// The summary table: subjects × metrics, one block per thread count.
 #[derive(Debug, Serialize)]
 pub struct TableView {
+    /// How to read it: what the intervals are, what is marked.
+    pub lede: String,
     pub columns: Vec<Column>,
     pub blocks: Vec<TableBlock>,
+    /// Under the table: busy cells, cells below the floor.
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -97,6 +111,9 @@ pub struct TableBlock {
 pub struct TableRow {
     pub subject: String,
     pub color: String,
+    /// Why the cell's figures are doubtful (the machine was busy); empty
+    /// when they are not.
+    pub busy: String,
     pub cells: Vec<TableCell>,
     /// Set for a failed cell: the other cells are then empty.
     pub failure: Option<FailureView>,
@@ -104,8 +121,25 @@ pub struct TableRow {
 
 #[derive(Debug, Serialize)]
 pub struct TableCell {
+    /// The median (or the value).
     pub text: String,
+    /// Its interval, `[low, high]`; empty when there is none.
+    pub interval: String,
+    /// Tooltip: the median, the interval and what the interval is.
+    pub title: String,
+    /// Fastest of its thread count beyond the noise.
     pub best: bool,
+    /// Marks after the value.
+    pub flags: Vec<Flag>,
+}
+
+/// A short mark on a figure (`<floor`), with its explanation.
+#[derive(Debug, Serialize)]
+pub struct Flag {
+    pub text: String,
+    /// CSS class: `floor`, `res`.
+    pub class: String,
+    pub title: String,
 }
 
 #[derive(Debug, Serialize)]
