@@ -1,6 +1,6 @@
 //! `gil`: the pymalloc core behind a global interpreter lock.
 //!
-//! A thread takes the GIL for a *span* of work ([`Gil::hold`]) and
+//! A thread takes the GIL for a *span* of work ([`GilCore::hold`]) and
 //! allocates inside it without any further locking, exactly as CPython code
 //! running under the GIL calls `pymalloc_alloc` directly. A thread that
 //! calls the allocator without holding the GIL takes it for that one call.
@@ -16,17 +16,22 @@
 //!
 //! The lock itself is a `std` mutex and condition variables (futex-based on
 //! Linux, so it never allocates), which keeps `Gil` usable as a
-//! `#[global_allocator]`.
+//! `#[global_allocator]`. The GIL and the core live in a [`GilCore`] at a
+//! stable address (see `stable`), which the fork handlers can reach; the
+//! [`Gil`] value holds a pointer to it and dereferences to it.
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::cell::UnsafeCell;
 use core::marker::PhantomData;
+use core::ptr::null_mut;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::fork::{ForkHooks, HeldAcrossFork};
 use crate::geometry::Geometry;
 use crate::pymalloc::Pymalloc;
+use crate::stable::StableHome;
 use crate::stats::Stats;
 use crate::PoolStats;
 
@@ -63,8 +68,9 @@ pub struct GilStats {
     pub switches: u64,
 }
 
-/// The pymalloc core behind a GIL.
-pub struct Gil {
+/// The pymalloc core behind a GIL, at a stable address; reached through
+/// [`Gil`], which dereferences to it.
+pub struct GilCore {
     core: UnsafeCell<Pymalloc>,
     state: Mutex<LockState>,
     /// Waiters for the GIL.
@@ -80,29 +86,34 @@ pub struct Gil {
     acquisitions: AtomicU64,
     contended: AtomicU64,
     switches: AtomicU64,
+    /// The state mutex, held by the forking thread across `fork()`.
+    fork_state: HeldAcrossFork<std::sync::MutexGuard<'static, LockState>>,
+    /// Whether the fork handlers took the GIL (rather than found it held
+    /// by the forking thread).
+    fork_took: AtomicBool,
 }
 
 // SAFETY: the core is only touched by the thread that holds the GIL (the
 // mutex-protected `locked` flag hands it out to one thread at a time, with
 // the mutex's acquire/release ordering the accesses); everything else is
 // atomics and std sync types.
-unsafe impl Sync for Gil {}
+unsafe impl Sync for GilCore {}
 // SAFETY: the core owns its mappings; moving the allocator moves them.
-unsafe impl Send for Gil {}
+unsafe impl Send for GilCore {}
 
 /// Proof that the current thread holds the GIL; releases it when dropped
 /// (unless it was a nested hold). Not `Send`: the GIL belongs to a thread.
 pub struct GilGuard<'a> {
-    gil: &'a Gil,
+    gil: &'a GilCore,
     /// False for a nested `hold` by a thread that already held the GIL.
     owns: bool,
     _not_send: PhantomData<*const ()>,
 }
 
-impl Gil {
-    /// A `gil` allocator with geometry `g` and the default switch interval.
-    pub const fn new(g: Geometry) -> Gil {
-        Gil {
+impl GilCore {
+    /// The GIL and a core with geometry `g`, with the default switch interval.
+    pub const fn new(g: Geometry) -> GilCore {
+        GilCore {
             core: UnsafeCell::new(Pymalloc::new(g)),
             state: Mutex::new(LockState {
                 locked: false,
@@ -117,6 +128,8 @@ impl Gil {
             acquisitions: AtomicU64::new(0),
             contended: AtomicU64::new(0),
             switches: AtomicU64::new(0),
+            fork_state: HeldAcrossFork::new(),
+            fork_took: AtomicBool::new(false),
         }
     }
 
@@ -290,7 +303,7 @@ impl Drop for GilGuard<'_> {
 
 // SAFETY: every call runs on the core with the GIL held (see `with_core`),
 // and the core upholds the GlobalAlloc contract as in `Locked`.
-unsafe impl GlobalAlloc for Gil {
+unsafe impl GlobalAlloc for GilCore {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         self.with_core(|c| c.alloc(layout))
@@ -309,9 +322,158 @@ unsafe impl GlobalAlloc for Gil {
     }
 }
 
-impl PoolStats for Gil {
+impl PoolStats for GilCore {
     fn stats(&self) -> Stats {
         // SAFETY: `with_core` runs the closure with the GIL held.
         self.with_core(|c| c.stats())
+    }
+}
+
+/// The pymalloc core behind a GIL (see the module docs). Dereferences to
+/// its [`GilCore`], created on first use.
+pub struct Gil {
+    g: Geometry,
+    home: StableHome<GilCore>,
+}
+
+impl Gil {
+    /// A `gil` allocator with geometry `g` and the default switch interval.
+    /// Nothing is mapped until it is first used.
+    pub const fn new(g: Geometry) -> Gil {
+        Gil {
+            g,
+            home: StableHome::new(),
+        }
+    }
+
+    /// The geometry this allocator runs.
+    pub fn geometry(&self) -> Geometry {
+        self.g
+    }
+
+    #[inline(always)]
+    fn shared(&self) -> Option<&GilCore> {
+        self.home.get(|| GilCore::new(self.g))
+    }
+
+    /// The core of an allocator that handed out a block.
+    #[inline(always)]
+    fn owner(&self) -> &GilCore {
+        match self.home.existing() {
+            Some(c) => c,
+            None => crate::fatal("block freed to a `gil` allocator that never allocated"),
+        }
+    }
+}
+
+impl core::ops::Deref for Gil {
+    type Target = GilCore;
+
+    /// The GIL and core; aborts if their first mapping (a page) fails.
+    #[inline(always)]
+    fn deref(&self) -> &GilCore {
+        match self.shared() {
+            Some(c) => c,
+            None => crate::fatal("out of memory for the GIL"),
+        }
+    }
+}
+
+// SAFETY: forwarded to the core (see its impl).
+unsafe impl GlobalAlloc for Gil {
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        match self.shared() {
+            // SAFETY: forwarded contract.
+            Some(c) => unsafe { c.alloc(layout) },
+            None => null_mut(),
+        }
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded contract.
+        unsafe { self.owner().dealloc(ptr, layout) }
+    }
+
+    #[inline]
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: forwarded contract.
+        unsafe { self.owner().realloc(ptr, layout, new_size) }
+    }
+}
+
+impl PoolStats for Gil {
+    fn stats(&self) -> Stats {
+        match self.home.existing() {
+            Some(c) => c.stats(),
+            None => Stats::empty(self.g),
+        }
+    }
+}
+
+/// Fork (see `fork`): the forking thread holds the GIL across `fork()`,
+/// as in CPython, where `os.fork()` runs with the GIL held; in the child it
+/// keeps holding it if it held it before, and no other thread is waited for.
+impl GilCore {
+    /// Takes the GIL if it is free, without waiting; else asks its holder
+    /// to drop it (as a waiter does after an interval) and returns false.
+    fn try_take(&self) -> bool {
+        let mut st = self.state();
+        if st.locked {
+            self.drop_request.store(true, Ordering::Relaxed);
+            return false;
+        }
+        st.locked = true;
+        st.switch_number = st.switch_number.wrapping_add(1);
+        self.holder.store(thread_id(), Ordering::Relaxed);
+        self.drop_request.store(false, Ordering::Relaxed);
+        self.acquisitions.fetch_add(1, Ordering::Relaxed);
+        self.switch_cond.notify_all();
+        true
+    }
+}
+
+impl ForkHooks for GilCore {
+    fn try_lock_long(&self) -> bool {
+        if self.held_by_current_thread() {
+            self.fork_took.store(false, Ordering::Relaxed);
+            return true;
+        }
+        let took = self.try_take();
+        self.fork_took.store(took, Ordering::Relaxed);
+        took
+    }
+
+    fn unlock_long(&self) {
+        if self.fork_took.swap(false, Ordering::Relaxed) {
+            self.release(false);
+        }
+    }
+
+    fn lock_all(&self) {
+        // Waiters sleeping in `take` hold the state mutex only briefly.
+        // SAFETY: a fork handler; the home outlives the hold.
+        unsafe {
+            self.fork_state.hold(core::mem::transmute::<
+                std::sync::MutexGuard<'_, LockState>,
+                std::sync::MutexGuard<'static, LockState>,
+            >(self.state()))
+        }
+    }
+
+    unsafe fn parent(&self) {
+        // SAFETY: a fork handler.
+        unsafe { self.fork_state.release() };
+        self.unlock_long();
+    }
+
+    unsafe fn child(&self) {
+        // SAFETY: a fork handler. The state mutex's futex word does not
+        // record an owner, so the forking thread can release it here.
+        unsafe { self.fork_state.release() };
+        // Waking waiters that do not exist is harmless.
+        self.unlock_long();
+        self.drop_request.store(false, Ordering::Relaxed);
     }
 }

@@ -20,14 +20,23 @@
 //! Module map, one concept per file: [`geometry`] (sizes and size classes),
 //! `os` (mapping arenas, the raw allocator), `pool` (a pool header and its
 //! block lists), `arena` (the arena table and the sorted `usable_arenas`
-//! list), `heap` (per-class `usedpools` rings and the alloc/free paths),
+//! list), [`arena_map`] (which addresses are ours: C's size-less `free`),
+//! `heap` (per-class `usedpools` rings and the alloc/free paths),
 //! `pymalloc` (heap + arenas: the state one lock protects), [`stats`]
-//! (accounting), `sync` (the loom shim), then one file per allocator.
+//! (accounting), `sync` (the loom shim), `fork` (every lock held across
+//! `fork()`), `stable` and `thread` (where shared state lives), then one
+//! file per allocator.
+//!
+//! Every allocator survives `fork()` from a multi-threaded process: the
+//! child never waits for a lock or a GIL held by a thread it does not
+//! have.
 //!
 //! Allocator code never unwinds: it returns null, or aborts with a message
 //! when its own invariants are broken.
 
 mod arena;
+pub mod arena_map;
+mod fork;
 pub mod geometry;
 #[cfg(not(loom))]
 pub mod gil;
@@ -39,6 +48,7 @@ mod os;
 mod pool;
 mod pymalloc;
 pub mod sharded;
+mod stable;
 pub mod stats;
 mod sync;
 pub mod tcache;
@@ -47,7 +57,7 @@ mod thread;
 
 pub use geometry::Geometry;
 #[cfg(not(loom))]
-pub use gil::{Gil, GilGuard, GilStats};
+pub use gil::{Gil, GilCore, GilGuard, GilStats};
 pub use locked::Locked;
 #[cfg(not(loom))]
 pub use sharded::Sharded;

@@ -397,3 +397,31 @@ mod global {
 
     crate::thread::delegate_to_registered!(Tcache);
 }
+
+/// Cache state after `fork()` for the caches of every thread but the
+/// forking one.
+#[cfg(not(loom))]
+const ORPHANED: u32 = 2;
+
+/// Fork (see `fork`). The core's lock belongs to its `Locked`, which has
+/// hooks of its own. In the child, the caches of threads that do not exist
+/// there are *orphaned*: their bins, written without a lock, may have been
+/// caught mid-update, so no thread takes them over (attach takes only
+/// `FREE` caches, which their last owner flushed under the core's lock);
+/// their blocks are lost to the child.
+#[cfg(not(loom))]
+impl crate::fork::ForkPerThread for TcacheCore {
+    unsafe fn child(&self, mine: *mut ()) {
+        let mut c = self.caches.load(Ordering::Acquire);
+        while !c.is_null() {
+            // SAFETY: caches stay mapped while the core lives; the child
+            // has one thread, this one.
+            unsafe {
+                if c.cast() != mine && (*c).state.load(Ordering::Relaxed) == IN_USE {
+                    (*c).state.store(ORPHANED, Ordering::Relaxed);
+                }
+                c = (*c).next_all;
+            }
+        }
+    }
+}

@@ -27,7 +27,7 @@ use crate::os;
 use crate::stats::Stats;
 
 /// State with a per-thread part.
-pub(crate) trait PerThread: Sized + Sync {
+pub(crate) trait PerThread: Sized + Sync + 'static + crate::fork::ForkPerThread {
     /// What builds the shared state (kept in the allocator value so that
     /// its constructor can be `const`).
     type Config: Copy;
@@ -90,6 +90,7 @@ impl<T> Home<T> {
         // AcqRel decrement orders every use of the value before its drop.
         unsafe {
             if (*home).refs.fetch_sub(1, Ordering::AcqRel) == 1 {
+                crate::fork::unregister(home as *const ());
                 core::ptr::drop_in_place(home);
                 os::unmap(home.cast(), Self::bytes());
             }
@@ -139,18 +140,28 @@ impl<T: PerThread> Registered<T> {
         if mem.is_null() {
             return null_mut();
         }
-        // SAFETY: fresh, writable, suitably aligned (page-aligned) memory.
+        // SAFETY: fresh, writable, suitably aligned (page-aligned) memory,
+        // which stays there until the last reference is released (which
+        // unregisters it from the fork handlers first).
         unsafe {
             mem.write(Home {
                 refs: AtomicUsize::new(1),
                 value: T::build(self.config),
-            })
+            });
+            if !crate::fork::register(&*mem) {
+                Home::release(mem);
+                return null_mut();
+            }
         };
         match self
             .home
             .compare_exchange(null_mut(), mem, Ordering::AcqRel, Ordering::Acquire)
         {
-            Ok(_) => mem,
+            Ok(_) => {
+                // Outside every lock: this may allocate, even through us.
+                crate::fork::install();
+                mem
+            }
             Err(winner) => {
                 // SAFETY: we own `mem` alone: nobody saw it.
                 unsafe { Home::release(mem) };
@@ -398,4 +409,29 @@ extern "C" fn on_thread_exit(_: *mut libc::c_void) {
             }
         }
     });
+}
+
+/// Fork (see `fork`): the shared state's own hooks, given the forking
+/// thread's part of it, found in its bindings (which the child keeps).
+impl<T: PerThread> crate::fork::ForkHooks for Home<T> {
+    fn lock_all(&self) {
+        crate::fork::ForkPerThread::lock_all(&self.value)
+    }
+
+    unsafe fn parent(&self) {
+        // SAFETY: forwarded contract.
+        unsafe { crate::fork::ForkPerThread::parent(&self.value) }
+    }
+
+    unsafe fn child(&self) {
+        let me = self as *const Self as *mut ();
+        let mine = BINDINGS.with(|b| {
+            b.iter()
+                .map(Cell::get)
+                .find(|s| s.home == me)
+                .map_or(null_mut(), |s| s.local)
+        });
+        // SAFETY: forwarded contract; `mine` is this thread's part or null.
+        unsafe { crate::fork::ForkPerThread::child(&self.value, mine) }
+    }
 }
