@@ -57,9 +57,9 @@ pub fn have(program: &str, test: &str) -> bool {
     ok
 }
 
-/// The C exercise (`tests/c/exercise.c` of the preload package), compiled
-/// once per test binary into the scratch directory; `None` (with a
-/// message) when there is no `cc`.
+/// The C exercise (`preload/tests/c/exercise.c`, also used by the
+/// reference libraries' tests), compiled once per test binary into the
+/// scratch directory; `None` (with a message) when there is no `cc`.
 pub fn exercise() -> Option<PathBuf> {
     static PROGRAM: OnceLock<Option<PathBuf>> = OnceLock::new();
     PROGRAM
@@ -67,9 +67,10 @@ pub fn exercise() -> Option<PathBuf> {
             if !have("cc", "the C exercise") {
                 return None;
             }
-            let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/exercise.c");
-            let out = Path::new(env!("CARGO_TARGET_TMPDIR"))
-                .join(format!("exercise-{}", std::process::id()));
+            let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+            let src = dir.join(format!("exercise-{}.c", std::process::id()));
+            let out = dir.join(format!("exercise-{}", std::process::id()));
+            std::fs::write(&src, include_str!("../c/exercise.c")).expect("writing the C source");
             // -fno-builtin: the compiler must not remove or fold allocations.
             let status = Command::new("cc")
                 .args(["-O1", "-fno-builtin", "-pthread", "-Wall", "-o"])
@@ -81,6 +82,22 @@ pub fn exercise() -> Option<PathBuf> {
             Some(out)
         })
         .clone()
+}
+
+/// Runs the C exercise under a reference library (which, like glibc,
+/// promises 16-byte alignment). Skipped without `cc`.
+pub fn check_reference(name: &str, package: &str) {
+    let Some(program) = exercise() else {
+        return;
+    };
+    let mut cmd = Command::new(program);
+    cmd.arg("16").env("LD_PRELOAD", library(name, package));
+    let r = run(
+        cmd,
+        Duration::from_secs(120),
+        &format!("exercise under {name}"),
+    );
+    assert!(r.ok() && r.stdout.trim() == "ok", "{name}: {r:?}");
 }
 
 /// What a finished program did.
