@@ -34,11 +34,12 @@ pub struct Locked {
 }
 
 impl Locked {
-    crate::const_fn! {
-        /// A `locked` allocator with geometry `g`. Nothing is mapped until
-        /// the first allocation.
-        pub fn new(g: Geometry) -> Locked {
-            Locked { g, home: StableHome::new() }
+    /// A `locked` allocator with geometry `g`. Nothing is mapped until the
+    /// first allocation.
+    pub const fn new(g: Geometry) -> Locked {
+        Locked {
+            g,
+            home: StableHome::new(),
         }
     }
 

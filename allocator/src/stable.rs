@@ -10,10 +10,12 @@
 //! home for the same reason, and more.)
 
 use core::ptr::null_mut;
+// Not the loom shim's: publishing a home once is no protocol worth model
+// checking, and every loom atomic access is one more scheduling point.
+use std::sync::atomic::{AtomicPtr, Ordering};
 
 use crate::fork::{self, ForkHooks};
 use crate::os;
-use crate::sync::{AtomicPtr, Ordering};
 
 /// The pointer to a `T` in its own mapping, created on first use.
 pub(crate) struct StableHome<T: ForkHooks + 'static> {
@@ -21,10 +23,10 @@ pub(crate) struct StableHome<T: ForkHooks + 'static> {
 }
 
 impl<T: ForkHooks + 'static> StableHome<T> {
-    crate::const_fn! {
-        /// An empty home; nothing is mapped until [`get`](Self::get).
-        pub(crate) fn new() -> StableHome<T> {
-            StableHome { ptr: AtomicPtr::new(null_mut()) }
+    /// An empty home; nothing is mapped until [`get`](Self::get).
+    pub(crate) const fn new() -> StableHome<T> {
+        StableHome {
+            ptr: AtomicPtr::new(null_mut()),
         }
     }
 

@@ -9,8 +9,9 @@ use allocator::{PoolStats, Stats};
 
 use crate::{rawstats, select};
 
-/// A `fmt::Write` into a stack buffer, flushed to stderr when full.
+/// A `fmt::Write` into a stack buffer, flushed to `fd` when full.
 struct Stderr {
+    fd: i32,
     buf: [u8; 2048],
     len: usize,
 }
@@ -19,8 +20,9 @@ impl Stderr {
     fn flush(&mut self) {
         let mut done = 0;
         while done < self.len {
-            // SAFETY: writing initialised bytes of our buffer to fd 2.
-            let n = unsafe { libc::write(2, self.buf[done..].as_ptr().cast(), self.len - done) };
+            // SAFETY: writing initialised bytes of our buffer to a descriptor.
+            let n =
+                unsafe { libc::write(self.fd, self.buf[done..].as_ptr().cast(), self.len - done) };
             if n <= 0 {
                 break;
             }
@@ -69,6 +71,7 @@ pub(crate) fn print() {
     let (allocator, geometry) = select::names(c);
     let (s, gil) = snapshot(c);
     let mut w = Stderr {
+        fd: select::stats_fd(),
         buf: [0; 2048],
         len: 0,
     };

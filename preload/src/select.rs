@@ -14,7 +14,7 @@
 //! fast path (see `dispatch!`).
 
 use core::ffi::{c_char, CStr};
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, AtomicUsize, Ordering};
 
 use allocator::{Geometry, Gil, Locked, Sharded, Tcache};
 
@@ -46,6 +46,9 @@ pub(crate) type Choice = u8;
 
 static CHOICE: AtomicU8 = AtomicU8::new(0);
 static STATS: AtomicBool = AtomicBool::new(false);
+/// Where the report goes: a duplicate of stderr made at startup, since
+/// some programs (coreutils) close stderr before exiting.
+static STATS_FD: AtomicI32 = AtomicI32::new(2);
 static PAGE_SIZE: AtomicUsize = AtomicUsize::new(4096);
 
 /// The allocator serving this process, choosing it on first use.
@@ -69,6 +72,11 @@ pub(crate) fn names(c: Choice) -> (&'static str, &'static str) {
 #[inline(always)]
 pub(crate) fn stats_enabled() -> bool {
     STATS.load(Ordering::Relaxed)
+}
+
+/// The file descriptor the report is written to.
+pub(crate) fn stats_fd() -> i32 {
+    STATS_FD.load(Ordering::Relaxed)
 }
 
 /// The OS page size (for `valloc` and `pvalloc`).
@@ -112,7 +120,17 @@ fn choose() -> Choice {
             ),
         },
     };
-    STATS.store(env(c"POOLBENCH_STATS") == Some(b"1"), Ordering::Relaxed);
+    let stats = env(c"POOLBENCH_STATS") == Some(b"1");
+    if stats {
+        // A high descriptor, out of the way of programs that expect the
+        // low ones; closed on exec. On failure the report goes to fd 2.
+        // SAFETY: fcntl on a descriptor number has no memory preconditions.
+        let fd = unsafe { libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 512) };
+        if fd >= 0 {
+            STATS_FD.store(fd, Ordering::Relaxed);
+        }
+    }
+    STATS.store(stats, Ordering::Relaxed);
     // SAFETY: sysconf has no preconditions.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     if page > 0 {
