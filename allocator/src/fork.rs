@@ -270,6 +270,8 @@ mod registry {
             return;
         }
         // Miri has no processes to fork and no `pthread_atfork`.
+        #[cfg(miri)]
+        let _unused_there: [unsafe extern "C" fn(); 3] = [prepare, parent, child];
         #[cfg(not(miri))]
         {
             // SAFETY: the handlers are `extern "C" fn()` that never unwind.
