@@ -22,7 +22,9 @@
 //! block lists), `arena` (the arena table and the sorted `usable_arenas`
 //! list), `heap` (per-class `usedpools` rings and the alloc/free paths),
 //! `pymalloc` (heap + arenas: the state one lock protects), [`stats`]
-//! (accounting), `sync` (the loom shim), then one file per allocator.
+//! (accounting), `sync` (the loom shim), `thread` (finding a thread's
+//! state), `gil_lock` (the GIL's hand-over protocol), then one file per
+//! allocator.
 //!
 //! Allocator code never unwinds: it returns null, or aborts with a message
 //! when its own invariants are broken.
@@ -31,6 +33,7 @@ mod arena;
 pub mod geometry;
 #[cfg(not(loom))]
 pub mod gil;
+mod gil_lock;
 mod heap;
 pub mod locked;
 #[cfg(all(test, loom))]

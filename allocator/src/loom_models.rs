@@ -212,7 +212,7 @@ fn arena_release_races_allocation() {
 #[test]
 fn tcache_flush_races_refill() {
     loom::model(|| {
-        let core = Arc::new(TcacheCore::new(G, 2));
+        let core = Arc::new(TcacheCore::new(G, 2, usize::MAX));
         let l = layout(256);
         let other = {
             let core = core.clone();

@@ -6,8 +6,14 @@
 //!   thread keeps a small table of bindings (allocator → its state for this
 //!   thread) in a `const`-initialised thread-local with no destructor, which
 //!   compiles to plain `#[thread_local]` storage: no lazy registration, no
-//!   allocation, safe inside a `#[global_allocator]`. The first slot is
-//!   checked first; a thread rarely uses more than one such allocator.
+//!   allocation, safe inside a `#[global_allocator]`. In front of the table
+//!   sits a one-entry cache, [`LAST`]: the (allocator, state) pair used
+//!   last, two plain words compared and loaded on every call with no search
+//!   and no state check (a thread rarely alternates between allocators; when
+//!   it does, the table is searched and the cache refilled). The fast paths
+//!   of [`Registered`] are shaped so that every miss is a tail call into an
+//!   out-of-line function, which lets the compiler keep the hit path free of
+//!   register saves.
 //! * **Knowing when a thread exits, and surviving the allocator.** A
 //!   process-wide pthread key with a destructor (glibc's key destructors
 //!   run after Rust's thread-local destructors, which may still free memory
@@ -53,6 +59,33 @@ pub(crate) trait PerThread: Sized + Sync {
     /// # Safety
     /// As for `alloc`, and `GlobalAlloc::dealloc`'s contract.
     unsafe fn dealloc(&self, local: *mut Self::Local, ptr: *mut u8, layout: Layout);
+
+    /// The common case of [`alloc`](Self::alloc) only, inlined into every
+    /// caller: a block, or null when the full path must run (which then
+    /// starts over; this must not have changed anything).
+    ///
+    /// # Safety
+    /// As for `alloc`.
+    #[inline(always)]
+    unsafe fn alloc_fast(&self, _local: *mut Self::Local, _layout: Layout) -> *mut u8 {
+        null_mut()
+    }
+
+    /// The common case of [`dealloc`](Self::dealloc) only, inlined into
+    /// every caller: true if the block was freed, false (and nothing
+    /// changed) when the full path must run.
+    ///
+    /// # Safety
+    /// As for `dealloc`.
+    #[inline(always)]
+    unsafe fn dealloc_fast(
+        &self,
+        _local: *mut Self::Local,
+        _ptr: *mut u8,
+        _layout: Layout,
+    ) -> bool {
+        false
+    }
 
     /// `GlobalAlloc::realloc` on the calling thread's part.
     ///
@@ -159,19 +192,29 @@ impl<T: PerThread> Registered<T> {
         }
     }
 
+    /// The shared state and the calling thread's part of it, if the
+    /// one-entry cache holds them: one compare, no search. (The cache never
+    /// holds a null home, so a home not yet created misses.)
+    #[inline(always)]
+    pub(crate) fn cached(&self) -> Option<(&T, *mut T::Local)> {
+        let h = self.home.load(Ordering::Acquire);
+        let (home, local) = LAST.with(Cell::get);
+        if home == h.cast() {
+            // SAFETY: the binding behind the cache holds a reference, so
+            // the home is live.
+            return Some((unsafe { &(*h).value }, local.cast()));
+        }
+        None
+    }
+
     /// The shared state and the calling thread's part of it, attaching the
     /// thread on first use; `None` when out of memory.
     #[inline(always)]
     pub(crate) fn local(&self) -> Option<(&T, *mut T::Local)> {
-        let h = self.home.load(Ordering::Acquire);
-        if !h.is_null() {
-            let first = BINDINGS.with(|b| b[0].get());
-            if first.home == h.cast() {
-                // SAFETY: the binding holds a reference, so the home is live.
-                return Some((unsafe { &(*h).value }, first.local.cast()));
-            }
+        match self.cached() {
+            Some(hit) => Some(hit),
+            None => self.local_slow(),
         }
-        self.local_slow()
     }
 
     /// Finds or makes the binding and moves it to the front of the
@@ -213,6 +256,7 @@ impl<T: PerThread> Registered<T> {
                 b[i].set(b[i - 1].get());
             }
             b[0].set(bind);
+            LAST.with(|l| l.set((bind.home, bind.local)));
             if !evicted.home.is_null() {
                 // SAFETY: a bound slot holds a live home reference and the
                 // thread's part, which nothing uses outside a single call.
@@ -265,14 +309,27 @@ macro_rules! delegate_to_registered {
 pub(crate) use delegate_to_registered;
 
 /// The `GlobalAlloc` and `PoolStats` methods of the allocators built on
-/// `Registered` (they delegate here).
+/// `Registered` (they delegate here). Each is a cache hit inlined into the
+/// caller, or a tail call into its `_slow` twin.
 impl<T: PerThread> Registered<T> {
     /// # Safety
     /// `GlobalAlloc::alloc`'s contract.
     #[inline(always)]
     pub(crate) unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        match self.local() {
+        if let Some((shared, local)) = self.cached() {
             // SAFETY: `local` is the calling thread's part of `shared`.
+            let b = unsafe { shared.alloc_fast(local, layout) };
+            if !b.is_null() {
+                return b;
+            }
+        }
+        self.alloc_slow(layout)
+    }
+
+    #[inline(never)]
+    fn alloc_slow(&self, layout: Layout) -> *mut u8 {
+        match self.local() {
+            // SAFETY: as in `alloc`.
             Some((shared, local)) => unsafe { shared.alloc(local, layout) },
             None => null_mut(),
         }
@@ -282,6 +339,20 @@ impl<T: PerThread> Registered<T> {
     /// `GlobalAlloc::dealloc`'s contract.
     #[inline(always)]
     pub(crate) unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if let Some((shared, local)) = self.cached() {
+            // SAFETY: as in `alloc`; the caller passes a live block of ours.
+            if unsafe { shared.dealloc_fast(local, ptr, layout) } {
+                return;
+            }
+        }
+        // SAFETY: forwarded contract.
+        unsafe { self.dealloc_slow(ptr, layout) }
+    }
+
+    /// # Safety
+    /// `GlobalAlloc::dealloc`'s contract.
+    #[inline(never)]
+    unsafe fn dealloc_slow(&self, ptr: *mut u8, layout: Layout) {
         match self.local() {
             // SAFETY: as in `alloc`; the caller passes a live block of ours.
             Some((shared, local)) => unsafe { shared.dealloc(local, ptr, layout) },
@@ -345,8 +416,18 @@ const EMPTY: Binding = Binding {
     detach: no_detach,
 };
 
+/// The home of an empty [`LAST`]: never a real home (homes are
+/// page-aligned mappings) and never null, so no allocator matches it.
+const NO_HOME: *mut () = core::ptr::dangling_mut();
+
 thread_local! {
     static BINDINGS: [Cell<Binding>; 8] = const { [const { Cell::new(EMPTY) }; 8] };
+    /// The one-entry cache in front of [`BINDINGS`]: the home and the
+    /// thread's part of the binding used last, or nulls. Kept apart from
+    /// the table, and free of function pointers, so that reading it is two
+    /// plain thread-local loads (a `fn` field would make the compiler check
+    /// the thread-local's state on every access).
+    static LAST: Cell<(*mut (), *mut ())> = const { Cell::new((NO_HOME, null_mut())) };
 }
 
 /// The process-wide pthread key whose destructor detaches a thread's
@@ -388,6 +469,9 @@ fn arm_exit_hook() {
 }
 
 extern "C" fn on_thread_exit(_: *mut libc::c_void) {
+    // A later call (from a later destructor) finds no binding and attaches
+    // again, re-arming this hook.
+    LAST.with(|l| l.set((NO_HOME, null_mut())));
     BINDINGS.with(|b| {
         for s in b {
             let bind = s.replace(EMPTY);
