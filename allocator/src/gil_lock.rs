@@ -60,15 +60,6 @@ pub(crate) struct GilLock {
     switch_cond: Condvar,
 }
 
-/// How a [`GilLock::take`] went.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Taken {
-    /// The GIL was free: one CAS.
-    Uncontended,
-    /// The taker had to wait for a holder.
-    Waited,
-}
-
 impl GilLock {
     crate::const_fn! {
         pub(crate) fn new() -> GilLock {
@@ -101,12 +92,10 @@ impl GilLock {
     /// Takes the GIL, waiting for the holder if there is one; after each
     /// `interval` without a hand-over, asks the holder to drop it.
     #[inline]
-    pub(crate) fn take(&self, interval: Duration) -> Taken {
-        if self.try_take() {
-            return Taken::Uncontended;
+    pub(crate) fn take(&self, interval: Duration) {
+        if !self.try_take() {
+            self.take_slow(interval);
         }
-        self.take_slow(interval);
-        Taken::Waited
     }
 
     #[inline(never)]

@@ -75,6 +75,8 @@ pub(crate) fn pool_of(block: *mut u8, g: &Geometry) -> *mut Pool {
 /// `block` must be a free block of a live pool (its first word is a link).
 #[inline(always)]
 pub(crate) unsafe fn next_of(block: *mut u8) -> *mut u8 {
+    #[cfg(loom)]
+    link_shadow::read(block);
     // SAFETY: free blocks are at least 8 bytes and 8-aligned, and their
     // first word holds the list link (caller's contract).
     unsafe { block.cast::<*mut u8>().read() }
@@ -86,8 +88,49 @@ pub(crate) unsafe fn next_of(block: *mut u8) -> *mut u8 {
 /// `block` must be a block the caller may write (free, or being freed).
 #[inline(always)]
 pub(crate) unsafe fn set_next(block: *mut u8, next: *mut u8) {
+    #[cfg(loom)]
+    link_shadow::write(block);
     // SAFETY: as for `next_of`; the caller owns the block.
     unsafe { block.cast::<*mut u8>().write(next) }
+}
+
+/// Under loom, the link word of every block is shadowed by a loom cell
+/// (keyed by the block's address, made on first use in each execution), so
+/// that handing a linked block to another thread without the right
+/// ordering (a remote free posted with `Relaxed`, say) fails the model as a
+/// causality violation, as for any other plain field: the link itself
+/// lives in the block, raw memory that loom cannot see.
+#[cfg(loom)]
+mod link_shadow {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    struct Shadow(loom::cell::UnsafeCell<()>);
+    // SAFETY: loom runs a model's threads one at a time; the cell only
+    // records accesses for the checker.
+    unsafe impl Send for Shadow {}
+    // SAFETY: as above.
+    unsafe impl Sync for Shadow {}
+
+    loom::lazy_static! {
+        static ref CELLS: Mutex<HashMap<usize, Arc<Shadow>>> = Mutex::new(HashMap::new());
+    }
+
+    fn cell(block: *mut u8) -> Arc<Shadow> {
+        // A std lock, which the model does not see: it adds no ordering.
+        let mut m = CELLS.lock().unwrap_or_else(|p| p.into_inner());
+        m.entry(block as usize)
+            .or_insert_with(|| Arc::new(Shadow(loom::cell::UnsafeCell::new(()))))
+            .clone()
+    }
+
+    pub(super) fn read(block: *mut u8) {
+        cell(block).0.with(|_| ());
+    }
+
+    pub(super) fn write(block: *mut u8) {
+        cell(block).0.with_mut(|_| ());
+    }
 }
 
 /// Writes a header for a pool just carved from `arenaindex`'s arena.

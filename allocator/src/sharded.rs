@@ -992,6 +992,13 @@ impl ShardedCore {
 
 #[cfg(all(test, loom))]
 impl ShardedCore {
+    /// Whether blocks wait on `h`'s inbound stack (a relaxed load, which
+    /// orders nothing: models spin on it without adding synchronisation).
+    pub(crate) fn inbound_pending(&self, h: *mut ThreadHeap) -> bool {
+        // SAFETY: heaps stay mapped while the core lives.
+        unsafe { !(*h).inbound.0.load(Ordering::Relaxed).is_null() }
+    }
+
     /// Each heap's state, inbound-stack length and ring pools (for model
     /// failure messages).
     pub(crate) fn describe(&self) -> String {
@@ -1121,6 +1128,14 @@ mod global {
             Sharded {
                 inner: Registered::new(g),
             }
+        }
+
+        /// In the child of a `fork()`, before it starts threads: forgets
+        /// the parent's other threads, whose thread pointers the child's
+        /// new threads may reuse (see `thread.rs`). A `pthread_atfork`
+        /// child handler calls this.
+        pub fn forget_other_threads(&self) {
+            self.inner.forget_other_threads();
         }
 
         /// The geometry this allocator runs.

@@ -539,6 +539,27 @@ impl TcacheCore {
     }
 }
 
+#[cfg(all(test, loom))]
+impl TcacheCore {
+    /// Whether some cache waits for a thread. The list is read as
+    /// `attach` reads it; the states with relaxed loads, which order
+    /// nothing, so that models spin on it without adding synchronisation
+    /// to the hand-over they check.
+    pub(crate) fn has_free_cache(&self) -> bool {
+        let mut c = self.caches.load(Ordering::Acquire);
+        while !c.is_null() {
+            // SAFETY: caches stay mapped while the core lives.
+            unsafe {
+                if (*c).state.load(Ordering::Relaxed) == FREE {
+                    return true;
+                }
+                c = (*c).next_all;
+            }
+        }
+        false
+    }
+}
+
 impl Drop for TcacheCore {
     fn drop(&mut self) {
         let mut c = self.caches.load(Ordering::Acquire);
@@ -658,6 +679,14 @@ mod global {
                     cap: cache_bytes,
                 }),
             }
+        }
+
+        /// In the child of a `fork()`, before it starts threads: forgets
+        /// the parent's other threads, whose thread pointers the child's
+        /// new threads may reuse (see `thread.rs`). A `pthread_atfork`
+        /// child handler calls this.
+        pub fn forget_other_threads(&self) {
+            self.inner.forget_other_threads();
         }
 
         /// The geometry this allocator runs.
