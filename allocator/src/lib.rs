@@ -11,7 +11,7 @@
 //! | [`Gil`] | one global lock held for a span of work and handed over every switch interval: CPython with the GIL |
 //! | [`Locked`] | the same core with a lock taken around every call |
 //! | [`Tcache`] | per-thread caches of blocks in front of [`Locked`], refilled and flushed in batches |
-//! | [`Sharded`] | lock-free per-thread heaps with remote-free stacks: the mimalloc design free-threaded CPython adopted |
+//! | [`Sharded`] | lock-free per-thread heaps with batched remote frees: the mimalloc design free-threaded CPython adopted, with snmalloc's message passing |
 //!
 //! All of them implement [`GlobalAlloc`](std::alloc::GlobalAlloc), are
 //! constructible as values (tests and loom models build their own), and

@@ -2,26 +2,44 @@
 //!
 //! The mimalloc design that free-threaded CPython (PEP 703) adopted, built
 //! on the same pools, size classes and `usedpools` rings as the other
-//! allocators (`heap.rs` is shared; only the [`PoolSource`] differs), with
+//! allocators (`heap.rs` is shared; only the `PoolSource` differs), with
 //! snmalloc's batched remote frees.
 //!
-//! # Ownership
-//! Every thread owns a [`ThreadHeap`]; every pool belongs to one heap
-//! (`Pool::owner`). The owner allocates and frees on the pool's free list
-//! with plain loads and stores: no lock, no atomic read-modify-write. The
-//! fast paths are a size class by shift, the ring's first pool, and a pop
-//! or push on its free list; everything else is out of line.
+//! # Ownership and the fast paths
+//! Every thread owns a `ThreadHeap`; every pool belongs to one heap
+//! (`Pool::owner`). A heap keeps, per size class, a free list of its own
+//! (a *bin*: head, count, limit) next to its `usedpools` rings, as
+//! jemalloc's and snmalloc's thread caches do, but holding only blocks of
+//! the heap's own pools. Blocks on a bin still count as in use in their
+//! pools' `ref_count`: the heap holds them. The fast paths are:
+//!
+//! * alloc: the class by table lookup (`SizeClasses`), pop the bin. No
+//!   pool header is touched. (Pool headers all sit at 4 KiB-aligned
+//!   addresses in the classic geometry, so they share one L1 set; keeping
+//!   them off the allocation path matters under random-size churn.)
+//! * free: the class, the pool by masking the address, a read of the
+//!   pool's owner; if it is this heap and the bin is below its limit, push.
+//!
+//! Plain loads and stores only, no lock, no atomic read-modify-write, and
+//! every other case is a tail call out of line. When a bin is empty, it is
+//! refilled from the class's *current* pool, taking its whole free list at
+//! once (blocks freed back into the pool) or carving up to a bin's limit of
+//! never-used blocks; a spent current pool leaves (a full pool, out of its
+//! ring) and the first pool of the class's ring, or a fresh one, becomes
+//! current. When a bin is full, a free gives it back to its pools down to
+//! half its limit, which moves those pools through pymalloc's states
+//! (full → used → empty) as CPython's free would. So one object allocated
+//! and freed in a loop, and random replacement across classes, run on the
+//! bins alone.
 //!
 //! # Empty pools
-//! A pool whose last block comes back stays in its ring if it is the only
-//! one there (so one object allocated and freed in a loop never moves a
-//! pool), else it goes to the heap's own cache of empty pools, a LIFO of at
-//! most [`EMPTY_CACHE_BYTES`]; the heap takes pools from that cache before
-//! the arenas, re-initialising one only when it last served another class.
-//! Only when the cache is full or empty does a pool move to or from the
-//! arenas, under the arena lock. So random-size churn, which empties and
-//! refills pools of many classes, does not take the lock per pool (rpmalloc
-//! keeps its span caches for the same reason).
+//! A pool whose last block comes back goes to the heap's own cache of empty
+//! pools, a LIFO of at most [`EMPTY_CACHE_BYTES`]; the heap takes pools
+//! from that cache before the arenas, re-initialising one only when it last
+//! served another class. Only when the cache is full or empty does a pool
+//! move to or from the arenas, under the arena lock. So churn that empties
+//! and refills pools of many classes does not take the lock per pool
+//! (rpmalloc keeps its span caches for the same reason).
 //!
 //! # Remote frees: outboxes and the inbound stack
 //! A thread freeing a block of a pool another heap owns does not touch that
@@ -63,10 +81,12 @@
 //!
 //! # Statistics
 //! Counters are written only by a heap's owner (plain load and store of an
-//! atomic, so that [`stats`](ShardedCore::stats) may read them from another
-//! thread): requested bytes per call, raw allocations on the raw path,
-//! remote frees per batch. Everything about pools and blocks is derived
-//! from the pool headers when statistics are asked for.
+//! atomic, so that the statistics walk may read them from another
+//! thread): requested bytes per call, bin counts, raw allocations on the
+//! raw path, remote frees per batch. Everything about pools and blocks is
+//! derived from the pool headers when statistics are asked for; blocks on
+//! bins are then moved from "in use" to "available" (a pool whose only free
+//! blocks are on a bin counts as full).
 //!
 //! # Locks
 //! Only arena operations (taking an empty pool the heap's cache cannot
@@ -75,13 +95,16 @@
 //! free fast paths, local or remote, never do.
 //!
 //! # For code outside this file
-//! How a thread finds its heap is `thread.rs` (a one-entry thread-local
-//! cache in front of a per-thread binding table); the registry of heaps is
-//! the `heaps` list of [`ShardedCore`] (never shrinks while the core lives);
-//! the arena lock is a `sync::Mutex<Arenas>`. A `fork()` handler must hold
-//! the arena lock across the fork; heaps of other threads are then
-//! abandoned in the child as they are (their outboxes are lost to the child,
-//! which only leaks those blocks).
+//! How a thread finds its heap is `thread.rs` (a per-allocator fast map
+//! from the thread pointer, then a one-entry thread-local cache, in front
+//! of a per-thread binding table); the registry of heaps is the `heaps`
+//! list of `ShardedCore` (never shrinks while the core lives); the arena
+//! lock is a `sync::Mutex<Arenas>`, the only lock. A `fork()` handler must
+//! hold the arena lock across the fork and call
+//! `Sharded::forget_other_threads` in the child; the heaps of the parent's
+//! other threads stay `OWNED` in the child and are never used again (they
+//! may have been mid-operation), which leaks their memory to the child, and
+//! blocks in their outboxes with it.
 
 use core::alloc::Layout;
 use core::ptr::null_mut;
@@ -1070,13 +1093,13 @@ mod global {
             unsafe { ShardedCore::detach(self, h) }
         }
 
-        #[inline(always)]
+        #[inline(never)]
         unsafe fn alloc(&self, h: *mut ThreadHeap, layout: Layout) -> *mut u8 {
             // SAFETY: forwarded contract.
             unsafe { ShardedCore::alloc(self, h, layout) }
         }
 
-        #[inline(always)]
+        #[inline(never)]
         unsafe fn dealloc(&self, h: *mut ThreadHeap, ptr: *mut u8, layout: Layout) {
             // SAFETY: forwarded contract.
             unsafe { ShardedCore::dealloc(self, h, ptr, layout) }

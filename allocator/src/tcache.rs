@@ -17,8 +17,12 @@
 //!   `clamp(BATCH_BYTES / size, 2, batch)` blocks at a time (tcmalloc's
 //!   rule), so a bin of 512-byte blocks does not hold 32 of them.
 //! * **A byte cap per thread** ([`DEFAULT_CACHE_BYTES`]): a free that takes
-//!   a thread's cache over it gives half of every bin back under one lock
-//!   acquisition (tcmalloc's scavenge).
+//!   a thread's cache over it gives half of its bin back under one lock
+//!   acquisition, so a thread never caches much more than its cap, even one
+//!   that frees more than it allocates (a consumer). The cap is above what
+//!   a thread allocating from every class at once keeps in its bins (up to
+//!   two batches of `BATCH_BYTES` per class), so it binds only such a
+//!   thread, not a busy one.
 //! * **A global trim generation**: [`Tcache::trim`] bumps a counter that
 //!   every thread compares with the value it last saw at each call (one
 //!   load of a line that is only written by `trim`); a thread that sees it
@@ -46,7 +50,7 @@ pub const BATCH_BYTES: usize = 4 << 10;
 
 /// Bytes a thread's cache holds before it gives half back, unless
 /// configured otherwise.
-pub const DEFAULT_CACHE_BYTES: usize = 64 << 10;
+pub const DEFAULT_CACHE_BYTES: usize = 256 << 10;
 
 const IN_USE: u32 = 0;
 const FREE: u32 = 1;
@@ -213,26 +217,6 @@ impl TcacheCore {
                     let n = (*l).bins[idx].count;
                     Self::give_back(&mut core, c, &mut *l, idx, n, g.class_size(idx));
                     (*l).bins[idx].fill = 1;
-                }
-            });
-        }
-    }
-
-    /// Gives half of every bin of `c` back under one acquisition: the
-    /// thread's cache went over its byte cap.
-    ///
-    /// # Safety
-    /// The caller owns `c`.
-    #[inline(never)]
-    unsafe fn scavenge(&self, c: *mut ThreadCache) {
-        let g = self.core.geometry();
-        let mut core = self.core.core();
-        // SAFETY: `c` is ours; we hold the core's lock.
-        unsafe {
-            (*c).local.with_mut(|l| {
-                for idx in 0..g.nclasses() {
-                    let n = (*l).bins[idx].count.div_ceil(2);
-                    Self::give_back(&mut core, c, &mut *l, idx, n, g.class_size(idx));
                 }
             });
         }
@@ -478,7 +462,12 @@ impl TcacheCore {
             add(&(*c).cached, 1);
             add(&(*c).requested, layout.size().wrapping_neg());
             if over_cap {
-                self.scavenge(c);
+                // Over the thread's cap: this bin gives half back.
+                let mut core = self.core.core();
+                (*c).local.with_mut(|l| {
+                    let n = (*l).bins[idx].count.div_ceil(2);
+                    Self::give_back(&mut core, c, &mut *l, idx, n, size)
+                });
             } else if over_bin {
                 let mut core = self.core.core();
                 (*c).local.with_mut(|l| {
@@ -608,11 +597,13 @@ mod global {
             unsafe { TcacheCore::detach(self, c) }
         }
 
+        #[inline(never)]
         unsafe fn alloc(&self, c: *mut ThreadCache, layout: Layout) -> *mut u8 {
             // SAFETY: forwarded contract.
             unsafe { TcacheCore::alloc(self, c, layout) }
         }
 
+        #[inline(never)]
         unsafe fn dealloc(&self, c: *mut ThreadCache, ptr: *mut u8, layout: Layout) {
             // SAFETY: forwarded contract.
             unsafe { TcacheCore::dealloc(self, c, ptr, layout) }

@@ -64,7 +64,8 @@ pub(crate) trait PerThread: Sized + Sync {
     /// `local` must come from `attach` of `self` and not be used afterwards.
     unsafe fn detach(&self, local: *mut Self::Local);
 
-    /// `GlobalAlloc::alloc` on the calling thread's part.
+    /// `GlobalAlloc::alloc` on the calling thread's part, the whole path
+    /// (out of line: the fast paths tail-call it).
     ///
     /// # Safety
     /// `local` must be the calling thread's part of `self`.
@@ -498,6 +499,8 @@ impl<T: PerThread> Registered<T> {
             if !b.is_null() {
                 return b;
             }
+            // SAFETY: as above.
+            return unsafe { shared.alloc(local, layout) };
         }
         self.alloc_slow(layout)
     }
@@ -517,8 +520,11 @@ impl<T: PerThread> Registered<T> {
     pub(crate) unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         if let Some((shared, local)) = self.cached() {
             // SAFETY: as in `alloc`; the caller passes a live block of ours.
-            if unsafe { shared.dealloc_fast(local, ptr, layout) } {
-                return;
+            unsafe {
+                if shared.dealloc_fast(local, ptr, layout) {
+                    return;
+                }
+                return shared.dealloc(local, ptr, layout);
             }
         }
         // SAFETY: forwarded contract.

@@ -39,7 +39,7 @@ const BATCH: usize = 1000;
 const BATCH_SIZE: usize = 48;
 
 /// Sampling for every micro group: nanosecond-scale routines reach a
-/// stable median in a second and a half of measurement; 72 benchmarks fit
+/// stable median in a second and a half of measurement; 83 benchmarks fit
 /// the full run's budget (see README.md).
 fn configure(g: &mut BenchmarkGroup<'_, WallTime>) {
     g.warm_up_time(Duration::from_millis(500))
