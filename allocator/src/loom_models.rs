@@ -65,8 +65,9 @@ fn distinct(blocks: &[usize]) {
     );
 }
 
-/// Two threads free blocks of the owner's pool while the owner allocates
-/// from it, runs it dry, and collects or marks it full (`NOTIFY`).
+/// Two threads free blocks of the owner's pool and exit (posting them)
+/// while the owner allocates from it, runs it dry, and takes back what was
+/// posted or takes a new pool.
 #[test]
 fn remote_frees_race_owner_collect() {
     sharded_model(|| {
