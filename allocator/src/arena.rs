@@ -221,12 +221,12 @@ impl Arenas {
             }
             let pool = if !(*ao).freepools.is_null() {
                 let p = (*ao).freepools;
-                (*ao).freepools = (*p).nextpool;
+                (*ao).freepools = (*p).nextpool.get();
                 p
             } else {
                 let p = (*ao).pool_address as *mut Pool;
                 (*ao).pool_address += self.g.pool_size;
-                pool::carve(p, head);
+                pool::carve_header(p, head);
                 p
             };
             (*ao).nfreepools -= 1;
@@ -253,9 +253,15 @@ impl Arenas {
         // SAFETY: the caller hands back one of our pools; its arena index is
         // a live slot, and list links are live slots or NONE.
         unsafe {
+            debug_assert_eq!(
+                pool::ref_count(p),
+                0,
+                "put_pool of a pool with blocks in use"
+            );
+            debug_assert!(!(*p).in_ring.get(), "put_pool of a pool still in a ring");
             let i = (*p).arenaindex;
             let ao = self.ao(i);
-            (*p).nextpool = (*ao).freepools;
+            (*p).nextpool.set((*ao).freepools);
             (*ao).freepools = p;
             let mut nf = (*ao).nfreepools as usize;
             // If `ao` was the rightmost arena with `nf` free pools, the one

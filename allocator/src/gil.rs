@@ -14,25 +14,31 @@
 //! another thread has actually taken it before competing again, so a busy
 //! holder cannot starve waiters.
 //!
-//! The lock itself is a `std` mutex and condition variables (futex-based on
-//! Linux, so it never allocates), which keeps `Gil` usable as a
-//! `#[global_allocator]`. The GIL and the core live in a [`GilCore`] at a
-//! stable address (see `stable`), which the fork handlers can reach; the
-//! [`Gil`] value holds a pointer to it and dereferences to it.
+//! The lock is `gil_lock.rs`: one atomic word, taken with one CAS and
+//! dropped with one atomic subtraction when nobody waits, so a call made
+//! without a span costs about what `locked`'s mutex costs; a `std` mutex
+//! and condition variables (futex-based on Linux, so nothing allocates,
+//! which keeps `Gil` usable as a `#[global_allocator]`) are touched only
+//! when a thread has to sleep, as CPython signals only when there are
+//! waiters.
+//!
+//! The GIL and the core live in a [`GilCore`] at a stable address (see
+//! `stable`), which the fork handlers can reach; the [`Gil`] value holds a
+//! pointer to it and dereferences to it.
 
 use core::alloc::{GlobalAlloc, Layout};
-use core::cell::UnsafeCell;
 use core::marker::PhantomData;
 use core::ptr::null_mut;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::fork::{ForkHooks, HeldAcrossFork};
 use crate::geometry::Geometry;
+use crate::gil_lock::GilLock;
 use crate::pymalloc::Pymalloc;
 use crate::stable::StableHome;
 use crate::stats::Stats;
+use crate::sync::UnsafeCell;
 use crate::PoolStats;
 
 /// CPython's default switch interval.
@@ -47,14 +53,6 @@ thread_local! {
 #[inline(always)]
 fn thread_id() -> usize {
     THREAD_MARK.with(|m| m as *const u8 as usize)
-}
-
-/// State guarded by the GIL's mutex.
-struct LockState {
-    locked: bool,
-    /// Incremented on every acquisition, so a waiter can tell whether the
-    /// GIL changed hands while it slept.
-    switch_number: u64,
 }
 
 /// Counters of the GIL's behaviour.
@@ -72,31 +70,26 @@ pub struct GilStats {
 /// [`Gil`], which dereferences to it.
 pub struct GilCore {
     core: UnsafeCell<Pymalloc>,
-    state: Mutex<LockState>,
-    /// Waiters for the GIL.
-    cond: Condvar,
-    /// A forced dropper waits here until someone else took the GIL.
-    switch_cond: Condvar,
+    lock: GilLock,
     /// The holder's [`thread_id`], or 0.
     holder: AtomicUsize,
-    drop_request: AtomicBool,
     interval_ns: AtomicU64,
     /// `fn(u64)` called after each contended acquisition, or 0.
     wait_hook: AtomicUsize,
-    acquisitions: AtomicU64,
+    /// Written by the holder only (plain load and store).
     contended: AtomicU64,
+    /// Written by the holder only (plain load and store).
     switches: AtomicU64,
-    /// The state mutex, held by the forking thread across `fork()`.
-    fork_state: HeldAcrossFork<std::sync::MutexGuard<'static, LockState>>,
+    /// The lock's mutex, held by the forking thread across `fork()`.
+    fork_mutex: HeldAcrossFork<crate::sync::MutexGuard<'static, ()>>,
     /// Whether the fork handlers took the GIL (rather than found it held
     /// by the forking thread).
     fork_took: AtomicBool,
 }
 
-// SAFETY: the core is only touched by the thread that holds the GIL (the
-// mutex-protected `locked` flag hands it out to one thread at a time, with
-// the mutex's acquire/release ordering the accesses); everything else is
-// atomics and std sync types.
+// SAFETY: the core is only touched by the thread that holds the GIL
+// (`GilLock` hands it to one thread at a time, its Acquire/Release pairs
+// ordering the accesses); everything else is atomics.
 unsafe impl Sync for GilCore {}
 // SAFETY: the core owns its mappings; moving the allocator moves them.
 unsafe impl Send for GilCore {}
@@ -110,25 +103,24 @@ pub struct GilGuard<'a> {
     _not_send: PhantomData<*const ()>,
 }
 
+/// Adds one to a counter only the GIL holder writes.
+#[inline(always)]
+fn count(c: &AtomicU64) {
+    c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+}
+
 impl GilCore {
     /// The GIL and a core with geometry `g`, with the default switch interval.
     pub const fn new(g: Geometry) -> GilCore {
         GilCore {
             core: UnsafeCell::new(Pymalloc::new(g)),
-            state: Mutex::new(LockState {
-                locked: false,
-                switch_number: 0,
-            }),
-            cond: Condvar::new(),
-            switch_cond: Condvar::new(),
+            lock: GilLock::new(),
             holder: AtomicUsize::new(0),
-            drop_request: AtomicBool::new(false),
             interval_ns: AtomicU64::new(DEFAULT_SWITCH_INTERVAL.as_nanos() as u64),
             wait_hook: AtomicUsize::new(0),
-            acquisitions: AtomicU64::new(0),
             contended: AtomicU64::new(0),
             switches: AtomicU64::new(0),
-            fork_state: HeldAcrossFork::new(),
+            fork_mutex: HeldAcrossFork::new(),
             fork_took: AtomicBool::new(false),
         }
     }
@@ -137,7 +129,7 @@ impl GilCore {
     pub fn geometry(&self) -> Geometry {
         let _g = self.hold();
         // SAFETY: we hold the GIL.
-        unsafe { *(*self.core.get()).geometry() }
+        unsafe { self.core.with(|c| *(*c).geometry()) }
     }
 
     /// Sets the switch interval (CPython's `sys.setswitchinterval`).
@@ -161,7 +153,7 @@ impl GilCore {
     /// The GIL's counters.
     pub fn gil_stats(&self) -> GilStats {
         GilStats {
-            acquisitions: self.acquisitions.load(Ordering::Relaxed),
+            acquisitions: self.lock.acquisitions(),
             contended: self.contended.load(Ordering::Relaxed),
             switches: self.switches.load(Ordering::Relaxed),
         }
@@ -188,75 +180,46 @@ impl GilCore {
         }
     }
 
-    fn state(&self) -> std::sync::MutexGuard<'_, LockState> {
-        match self.state.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        }
-    }
-
-    /// CPython `take_gil`.
+    /// CPython `take_gil`: one CAS when nobody holds the GIL.
+    #[inline(always)]
     fn take(&self) {
-        let mut st = self.state();
-        let mut waited = None;
-        if st.locked {
-            let start = Instant::now();
-            while st.locked {
-                let seen = st.switch_number;
-                let interval = self.switch_interval();
-                let (g, res) = match self.cond.wait_timeout(st, interval) {
-                    Ok(r) => r,
-                    Err(p) => p.into_inner(),
-                };
-                st = g;
-                // Waited a whole interval and the holder kept it: ask it to drop.
-                if res.timed_out() && st.locked && st.switch_number == seen {
-                    self.drop_request.store(true, Ordering::Relaxed);
-                }
-            }
-            waited = Some(start.elapsed());
+        if !self.lock.try_take() {
+            self.take_contended();
         }
-        st.locked = true;
-        st.switch_number = st.switch_number.wrapping_add(1);
         self.holder.store(thread_id(), Ordering::Relaxed);
-        self.drop_request.store(false, Ordering::Relaxed);
-        self.acquisitions.fetch_add(1, Ordering::Relaxed);
-        // A forced dropper is waiting to see the GIL change hands.
-        self.switch_cond.notify_all();
-        drop(st);
-        if let Some(w) = waited {
-            self.contended.fetch_add(1, Ordering::Relaxed);
-            let hook = self.wait_hook.load(Ordering::Relaxed);
-            if hook != 0 {
-                // SAFETY: non-zero values are only ever stored from a `fn(u64)`.
-                let f: fn(u64) = unsafe { core::mem::transmute::<usize, fn(u64)>(hook) };
-                f(w.as_nanos() as u64);
-            }
+    }
+
+    /// Waits for the GIL, then counts the wait and reports it to the hook.
+    #[cold]
+    #[inline(never)]
+    fn take_contended(&self) {
+        let start = Instant::now();
+        self.lock.take(self.switch_interval());
+        let waited = start.elapsed();
+        count(&self.contended);
+        let hook = self.wait_hook.load(Ordering::Relaxed);
+        if hook != 0 {
+            // SAFETY: non-zero values are only ever stored from a `fn(u64)`.
+            let f: fn(u64) = unsafe { core::mem::transmute::<usize, fn(u64)>(hook) };
+            f(waited.as_nanos() as u64);
         }
     }
 
-    /// CPython `drop_gil`; `forced` waits until another thread took it.
-    fn release(&self, forced: bool) {
-        let mut st = self.state();
-        st.locked = false;
+    /// CPython `drop_gil`: one atomic operation, plus a wake-up only when a
+    /// thread waits.
+    #[inline(always)]
+    fn release(&self) {
         self.holder.store(0, Ordering::Relaxed);
-        let seen = st.switch_number;
-        self.cond.notify_one();
-        if forced {
-            self.switches.fetch_add(1, Ordering::Relaxed);
-            while st.switch_number == seen {
-                st = match self.switch_cond.wait(st) {
-                    Ok(g) => g,
-                    Err(p) => p.into_inner(),
-                };
-            }
-        }
+        self.lock.release();
     }
 
     /// Gives the GIL to the waiter that asked for it, then takes it back.
     #[cold]
+    #[inline(never)]
     fn yield_to_waiter(&self) {
-        self.release(true);
+        count(&self.switches);
+        self.holder.store(0, Ordering::Relaxed);
+        self.lock.release_forced();
         self.take();
     }
 
@@ -266,16 +229,16 @@ impl GilCore {
     #[inline(always)]
     fn with_core<R>(&self, op: impl FnOnce(&mut Pymalloc) -> R) -> R {
         if self.held_by_current_thread() {
-            if self.drop_request.load(Ordering::Relaxed) {
+            if self.lock.drop_requested() {
                 self.yield_to_waiter();
             }
             // SAFETY: this thread holds the GIL, which gives it the core.
-            op(unsafe { &mut *self.core.get() })
+            unsafe { self.core.with_mut(|c| op(&mut *c)) }
         } else {
             self.take();
             // SAFETY: as above; we just took the GIL.
-            let r = op(unsafe { &mut *self.core.get() });
-            self.release(false);
+            let r = unsafe { self.core.with_mut(|c| op(&mut *c)) };
+            self.release();
             r
         }
     }
@@ -286,7 +249,7 @@ impl GilGuard<'_> {
     /// barrier, sleep), then takes it back: CPython's
     /// `Py_BEGIN_ALLOW_THREADS` / `Py_END_ALLOW_THREADS`.
     pub fn allow_threads<R>(&mut self, f: impl FnOnce() -> R) -> R {
-        self.gil.release(false);
+        self.gil.release();
         let r = f();
         self.gil.take();
         r
@@ -296,7 +259,7 @@ impl GilGuard<'_> {
 impl Drop for GilGuard<'_> {
     fn drop(&mut self) {
         if self.owns {
-            self.gil.release(false);
+            self.gil.release();
         }
     }
 }
@@ -412,68 +375,52 @@ impl PoolStats for Gil {
     }
 }
 
-/// Fork (see `fork`): the forking thread holds the GIL across `fork()`,
-/// as in CPython, where `os.fork()` runs with the GIL held; in the child it
-/// keeps holding it if it held it before, and no other thread is waited for.
-impl GilCore {
-    /// Takes the GIL if it is free, without waiting; else asks its holder
-    /// to drop it (as a waiter does after an interval) and returns false.
-    fn try_take(&self) -> bool {
-        let mut st = self.state();
-        if st.locked {
-            self.drop_request.store(true, Ordering::Relaxed);
-            return false;
-        }
-        st.locked = true;
-        st.switch_number = st.switch_number.wrapping_add(1);
-        self.holder.store(thread_id(), Ordering::Relaxed);
-        self.drop_request.store(false, Ordering::Relaxed);
-        self.acquisitions.fetch_add(1, Ordering::Relaxed);
-        self.switch_cond.notify_all();
-        true
-    }
-}
-
+/// Fork (see `fork`): the forking thread holds the GIL across `fork()`, as
+/// in CPython, where `os.fork()` runs with the GIL held; in the child it
+/// keeps holding it if it held it before, and no other thread is waited
+/// for.
 impl ForkHooks for GilCore {
     fn try_lock_long(&self) -> bool {
         if self.held_by_current_thread() {
             self.fork_took.store(false, Ordering::Relaxed);
             return true;
         }
-        let took = self.try_take();
+        let took = self.lock.try_take();
+        if took {
+            self.holder.store(thread_id(), Ordering::Relaxed);
+        } else {
+            // As a waiter does after a whole interval.
+            self.lock.request_drop();
+        }
         self.fork_took.store(took, Ordering::Relaxed);
         took
     }
 
     fn unlock_long(&self) {
         if self.fork_took.swap(false, Ordering::Relaxed) {
-            self.release(false);
+            self.release();
         }
     }
 
     fn lock_all(&self) {
-        // Waiters sleeping in `take` hold the state mutex only briefly.
+        // Sleeping waiters hold the lock's mutex only around their checks.
         // SAFETY: a fork handler; the home outlives the hold.
-        unsafe {
-            self.fork_state.hold(core::mem::transmute::<
-                std::sync::MutexGuard<'_, LockState>,
-                std::sync::MutexGuard<'static, LockState>,
-            >(self.state()))
-        }
+        unsafe { self.fork_mutex.hold(self.lock.fork_lock()) }
     }
 
     unsafe fn parent(&self) {
         // SAFETY: a fork handler.
-        unsafe { self.fork_state.release() };
+        unsafe { self.fork_mutex.release() };
         self.unlock_long();
     }
 
     unsafe fn child(&self) {
-        // SAFETY: a fork handler. The state mutex's futex word does not
-        // record an owner, so the forking thread can release it here.
-        unsafe { self.fork_state.release() };
-        // Waking waiters that do not exist is harmless.
+        // SAFETY: a fork handler. The mutex's futex word records no owner,
+        // so the forking thread can release it here.
+        unsafe { self.fork_mutex.release() };
+        // This thread holds the GIL; the waiters counted in the lock's word
+        // do not exist here.
+        self.lock.forget_waiters();
         self.unlock_long();
-        self.drop_request.store(false, Ordering::Relaxed);
     }
 }
