@@ -36,11 +36,26 @@ pub struct Locked {
 impl Locked {
     /// A `locked` allocator with geometry `g`. Nothing is mapped until the
     /// first allocation.
+    #[cfg(not(loom))]
     pub const fn new(g: Geometry) -> Locked {
         Locked {
             g,
             home: StableHome::new(),
         }
+    }
+
+    /// Under loom the shared state is made at once, by the constructing
+    /// thread: its publication (a plain atomic, see `stable`) is invisible
+    /// to the model, so a state made by one model thread and used by
+    /// another would look like a data race.
+    #[cfg(loom)]
+    pub fn new(g: Geometry) -> Locked {
+        let l = Locked {
+            g,
+            home: StableHome::new(),
+        };
+        l.shared();
+        l
     }
 
     /// The geometry this allocator runs.
