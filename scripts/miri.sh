@@ -4,7 +4,8 @@
 # Miri, which checks every raw-pointer access of the pymalloc core for
 # undefined behaviour, plus the quick single-threaded tests of the public
 # `Locked`/`Gil` paths (bad_input: realloc across classes, zero sizes;
-# gil_handover: per-call GIL). Multi-threaded tests, and those needing a
+# gil_handover: per-call GIL), and the size-less free of C (sizeless: the
+# arena map and pool-header reads, every allocator). Multi-threaded tests, and those needing a
 # huge malloc to fail, are #[cfg_attr(miri, ignore)]. Iteration counts
 # shrink under cfg(miri) (see allocator/src/tests/mod.rs), so this takes a
 # few minutes.
@@ -26,4 +27,4 @@ if ! cargo +nightly miri --version >/dev/null 2>&1; then
 fi
 
 export MIRIFLAGS="${MIRIFLAGS:--Zmiri-permissive-provenance}"
-exec cargo +nightly miri test -p allocator --lib --test bad_input --test gil_handover "$@"
+exec cargo +nightly miri test -p allocator --lib --test bad_input --test gil_handover --test sizeless "$@"

@@ -12,11 +12,15 @@
 //! (CPython bpo-37257: keeping one avoids map/unmap thrashing when a
 //! program allocates and frees a single object in a loop).
 //!
+//! Every arena's pages are recorded in the process-wide `arena_map` while
+//! it is mapped, so that a bare address can be told to be ours.
+//!
 //! `Arenas` is not synchronised: `gil`, `locked` and `tcache` keep it under
 //! their one lock, `sharded` under its arena lock (a slow path only).
 
 use core::ptr::null_mut;
 
+use crate::arena_map;
 use crate::geometry::{Geometry, MAX_POOLS_PER_ARENA};
 use crate::os;
 use crate::pool::{self, Pool};
@@ -152,6 +156,12 @@ impl Arenas {
         if base.is_null() {
             return NONE;
         }
+        // Before any block of it exists: C's `free` finds blocks by address.
+        if !arena_map::mark(base as usize, &self.g) {
+            // SAFETY: our own fresh mapping, never handed out.
+            unsafe { os::unmap(base, self.g.arena_size) };
+            return NONE;
+        }
         let i = self.unused;
         // SAFETY: `i` is an unused slot of the table.
         unsafe {
@@ -211,12 +221,12 @@ impl Arenas {
             }
             let pool = if !(*ao).freepools.is_null() {
                 let p = (*ao).freepools;
-                (*ao).freepools = (*p).nextpool;
+                (*ao).freepools = (*p).nextpool.get();
                 p
             } else {
                 let p = (*ao).pool_address as *mut Pool;
                 (*ao).pool_address += self.g.pool_size;
-                pool::carve(p, head);
+                pool::carve_header(p, head);
                 p
             };
             (*ao).nfreepools -= 1;
@@ -243,9 +253,15 @@ impl Arenas {
         // SAFETY: the caller hands back one of our pools; its arena index is
         // a live slot, and list links are live slots or NONE.
         unsafe {
+            debug_assert_eq!(
+                pool::ref_count(p),
+                0,
+                "put_pool of a pool with blocks in use"
+            );
+            debug_assert!(!(*p).in_ring.get(), "put_pool of a pool still in a ring");
             let i = (*p).arenaindex;
             let ao = self.ao(i);
-            (*p).nextpool = (*ao).freepools;
+            (*p).nextpool.set((*ao).freepools);
             (*ao).freepools = p;
             let mut nf = (*ao).nfreepools as usize;
             // If `ao` was the rightmost arena with `nf` free pools, the one
@@ -265,6 +281,7 @@ impl Arenas {
             // Case 1: wholly free and not the last usable arena: unmap it.
             if nf == (*ao).ntotalpools as usize && (*ao).nextarena != NONE {
                 self.unlink_usable(i);
+                arena_map::clear((*ao).address, &self.g);
                 os::unmap((*ao).address as *mut u8, self.g.arena_size);
                 (*ao).address = 0;
                 (*ao).freepools = null_mut();
@@ -390,6 +407,7 @@ impl Drop for Arenas {
             for i in 0..self.cap as u32 {
                 let a = (*self.ao(i)).address;
                 if a != 0 {
+                    arena_map::clear(a, &self.g);
                     os::unmap(a as *mut u8, self.g.arena_size);
                 }
             }

@@ -11,7 +11,7 @@
 //! | [`Gil`] | one global lock held for a span of work and handed over every switch interval: CPython with the GIL |
 //! | [`Locked`] | the same core with a lock taken around every call |
 //! | [`Tcache`] | per-thread caches of blocks in front of [`Locked`], refilled and flushed in batches |
-//! | [`Sharded`] | lock-free per-thread heaps with remote-free stacks: the mimalloc design free-threaded CPython adopted |
+//! | [`Sharded`] | lock-free per-thread heaps with batched remote frees: the mimalloc design free-threaded CPython adopted, with snmalloc's message passing |
 //!
 //! All of them implement [`GlobalAlloc`](std::alloc::GlobalAlloc), are
 //! constructible as values (tests and loom models build their own), and
@@ -20,17 +20,28 @@
 //! Module map, one concept per file: [`geometry`] (sizes and size classes),
 //! `os` (mapping arenas, the raw allocator), `pool` (a pool header and its
 //! block lists), `arena` (the arena table and the sorted `usable_arenas`
-//! list), `heap` (per-class `usedpools` rings and the alloc/free paths),
+//! list), [`arena_map`] (which addresses are ours: C's size-less `free`),
+//! `heap` (per-class `usedpools` rings and the alloc/free paths),
 //! `pymalloc` (heap + arenas: the state one lock protects), [`stats`]
-//! (accounting), `sync` (the loom shim), then one file per allocator.
+//! (accounting), `sync` (the loom shim), `thread` (finding a thread's
+//! state), `gil_lock` (the GIL's hand-over protocol), `fork` (every lock
+//! held across `fork()`), `stable` (where `gil`'s and `locked`'s shared
+//! state lives), then one file per allocator.
+//!
+//! Every allocator survives `fork()` from a multi-threaded process: the
+//! child never waits for a lock or a GIL held by a thread it does not
+//! have.
 //!
 //! Allocator code never unwinds: it returns null, or aborts with a message
 //! when its own invariants are broken.
 
 mod arena;
+pub mod arena_map;
+mod fork;
 pub mod geometry;
 #[cfg(not(loom))]
 pub mod gil;
+mod gil_lock;
 mod heap;
 pub mod locked;
 #[cfg(all(test, loom))]
@@ -39,6 +50,7 @@ mod os;
 mod pool;
 mod pymalloc;
 pub mod sharded;
+mod stable;
 pub mod stats;
 mod sync;
 pub mod tcache;
@@ -47,7 +59,7 @@ mod thread;
 
 pub use geometry::Geometry;
 #[cfg(not(loom))]
-pub use gil::{Gil, GilGuard, GilStats};
+pub use gil::{Gil, GilCore, GilGuard, GilStats};
 pub use locked::Locked;
 #[cfg(not(loom))]
 pub use sharded::Sharded;

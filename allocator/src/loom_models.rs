@@ -1,14 +1,22 @@
 //! Loom models of the atomic protocols (run with `RUSTFLAGS="--cfg loom"`,
-//! see `scripts/loom.sh`). Each model builds its own allocator core on the
-//! tiny geometry (four 1 KiB pools per arena), so that pool-full,
-//! pool-empty and arena-release transitions happen in a few operations,
-//! and drives threads through the explicit attach / alloc / free / detach
-//! API that the `#[global_allocator]` wrappers call. A detach stands for a
-//! thread's exit.
+//! see `scripts/loom.sh`). Each allocator model builds its own allocator
+//! core on the tiny geometry (four 1 KiB pools per arena), so that
+//! pool-full, pool-empty and arena-release transitions happen in a few
+//! operations, and drives threads through the explicit attach / alloc /
+//! free / detach API that the `#[global_allocator]` wrappers call. A detach
+//! stands for a thread's exit.
 //!
-//! What every model checks at the end: no block handed out twice while
-//! live, every block freed exactly once came back (`blocks_in_use == 0`,
-//! `requested_live == 0`), and the accounting identity holds.
+//! What every allocator model checks at the end: no block handed out twice
+//! while live, every block freed exactly once came back (`blocks_in_use ==
+//! 0`, `requested_live == 0`), and the accounting identity holds. Along the
+//! way, loom checks every access to a `sync::UnsafeCell` (pool headers,
+//! heap lists, cache bins) against the happens-before order, so a hand-over
+//! without the right ordering fails as a causality violation.
+//!
+//! The GIL models drive `GilLock` itself, guarding a counter in a
+//! `sync::UnsafeCell` as the real GIL guards the pymalloc core: loom checks
+//! that holders never overlap, and reports a deadlock if a wake-up is lost
+//! (every thread asleep).
 
 use core::alloc::Layout;
 use std::collections::HashSet;
@@ -17,11 +25,22 @@ use loom::sync::Arc;
 use loom::thread;
 
 use crate::geometry::Geometry;
+use crate::gil_lock::GilLock;
 use crate::sharded::ShardedCore;
 use crate::stats::Stats;
+use crate::sync::UnsafeCell;
 use crate::tcache::TcacheCore;
 
 const G: Geometry = Geometry::TINY;
+
+/// Runs a model of the `sharded` core: a heap's detach and a statistics
+/// walk touch every class's list (atomics, each a loom branch point), so
+/// these executions are longer than loom's default bound allows.
+fn sharded_model(f: impl Fn() + Sync + Send + 'static) {
+    let mut b = loom::model::Builder::new();
+    b.max_branches = 20_000;
+    b.check(f);
+}
 
 fn layout(size: usize) -> Layout {
     Layout::from_size_align(size, 16).unwrap()
@@ -46,11 +65,12 @@ fn distinct(blocks: &[usize]) {
     );
 }
 
-/// Two threads free blocks of the owner's pool while the owner allocates
-/// from it, runs it dry, and collects or marks it full (`NOTIFY`).
+/// Two threads free blocks of the owner's pool and exit (posting them)
+/// while the owner allocates from it, runs it dry, and takes back what was
+/// posted or takes a new pool.
 #[test]
 fn remote_frees_race_owner_collect() {
-    loom::model(|| {
+    sharded_model(|| {
         let core = Arc::new(ShardedCore::new(G));
         let l = layout(256); // three blocks per 1 KiB pool
         let owner = core.attach();
@@ -104,11 +124,66 @@ fn remote_frees_race_owner_collect() {
     });
 }
 
+/// A thread posts a block it freed to its owner while the owner runs; the
+/// owner, out of blocks, takes the inbound stack and reuses the block. The
+/// owner waits for the post with a relaxed load, which orders nothing: the
+/// post's `Release` and the take's `Acquire` alone must make the block's
+/// link visible (loom shadows block links, see `pool.rs`).
+#[test]
+fn remote_post_races_owner_drain() {
+    sharded_model(|| {
+        let core = Arc::new(ShardedCore::new(G));
+        let l = layout(256); // three blocks per 1 KiB pool
+        let owner = core.attach();
+        // SAFETY: `owner` is this thread's heap; blocks are freed once each.
+        let b1 = unsafe { core.alloc(owner, l) as usize };
+        let remote = {
+            let core = core.clone();
+            thread::spawn(move || {
+                let h = core.attach();
+                // SAFETY: `h` is this thread's heap; `b1` is a live block
+                // handed to this thread, freed once; its exit posts it.
+                unsafe {
+                    core.dealloc(h, b1 as *mut u8, l);
+                    core.detach(h);
+                }
+            })
+        };
+        // SAFETY: as above.
+        let mut mine: Vec<usize> = (0..2)
+            .map(|_| unsafe { core.alloc(owner, l) as usize })
+            .collect();
+        while !core.inbound_pending(owner) {
+            thread::yield_now();
+        }
+        // The pool is spent: the next block is the one posted back.
+        // SAFETY: as above.
+        let again = unsafe { core.alloc(owner, l) as usize };
+        assert_eq!(again, b1, "the posted block was not taken back");
+        mine.push(again);
+        remote.join().unwrap();
+        distinct(&mine);
+        for b in mine {
+            // SAFETY: the owner frees its own live blocks once.
+            unsafe { core.dealloc(owner, b as *mut u8, l) };
+        }
+        // SAFETY: the owner "exits".
+        unsafe { core.detach(owner) };
+        let s = core.stats();
+        assert_drained(&s);
+        assert_eq!(
+            s.extra.remote_frees_pushed, s.extra.remote_frees_collected,
+            "{:?}",
+            s.extra
+        );
+    });
+}
+
 /// A heap's thread exits while another thread frees its blocks and a
 /// third thread attaches (and may adopt the abandoned heap).
 #[test]
 fn abandon_races_remote_free_and_adoption() {
-    loom::model(|| {
+    sharded_model(|| {
         let core = Arc::new(ShardedCore::new(G));
         let l = layout(256);
         let a = core.attach();
@@ -163,7 +238,7 @@ fn abandon_races_remote_free_and_adoption() {
 /// that needs a pool.
 #[test]
 fn arena_release_races_allocation() {
-    loom::model(|| {
+    sharded_model(|| {
         let core = Arc::new(ShardedCore::new(G));
         let l = layout(512); // one block per pool: each allocation takes a pool
         let h1 = core.attach();
@@ -212,7 +287,7 @@ fn arena_release_races_allocation() {
 #[test]
 fn tcache_flush_races_refill() {
     loom::model(|| {
-        let core = Arc::new(TcacheCore::new(G, 2));
+        let core = Arc::new(TcacheCore::new(G, 2, usize::MAX));
         let l = layout(256);
         let other = {
             let core = core.clone();
@@ -248,6 +323,137 @@ fn tcache_flush_races_refill() {
         other.join().unwrap();
         // SAFETY: this thread "exits".
         unsafe { core.detach(c) };
+        let s = core.stats();
+        assert_drained(&s);
+        assert_eq!(s.extra.cached_blocks, 0);
+    });
+}
+
+/// The GIL and the state it guards.
+struct Guarded {
+    gil: GilLock,
+    counter: UnsafeCell<u32>,
+}
+
+// SAFETY: `counter` is touched only with the GIL held, which the models
+// check.
+unsafe impl Sync for Guarded {}
+// SAFETY: as above.
+unsafe impl Send for Guarded {}
+
+impl Guarded {
+    /// Takes the GIL, bumps the counter, releases it.
+    fn one_call(&self) {
+        self.gil.take(core::time::Duration::from_millis(5));
+        // SAFETY: we hold the GIL.
+        unsafe { self.counter.with_mut(|c| *c += 1) };
+        self.gil.release();
+    }
+}
+
+/// Three threads take the GIL per call, as a program without spans does:
+/// the uncontended path (one CAS) races the sleeping path, and every
+/// release must wake a sleeper that counted itself in.
+#[test]
+fn gil_per_call_takers_exclude_each_other_and_wake_sleepers() {
+    loom::model(|| {
+        let g = Arc::new(Guarded {
+            gil: GilLock::new(),
+            counter: UnsafeCell::new(0),
+        });
+        let others: Vec<_> = (0..2)
+            .map(|_| {
+                let g = g.clone();
+                thread::spawn(move || g.one_call())
+            })
+            .collect();
+        g.one_call();
+        for t in others {
+            t.join().unwrap();
+        }
+        // SAFETY: every other thread has finished.
+        assert_eq!(unsafe { g.counter.with(|c| *c) }, 3);
+        assert_eq!(g.gil.acquisitions(), 3);
+    });
+}
+
+/// A holder keeps the GIL for a span until a waiter asks it to drop (in
+/// the model a waiter asks before it sleeps); it drops it by force and
+/// waits for the hand-over, then takes it back. Neither may sleep forever,
+/// and the waiter gets the GIL before the holder's second turn.
+#[test]
+fn gil_forced_switch_hands_over_to_the_waiter() {
+    loom::model(|| {
+        let g = Arc::new(Guarded {
+            gil: GilLock::new(),
+            counter: UnsafeCell::new(0),
+        });
+        g.gil.take(core::time::Duration::from_millis(5));
+        let waiter = {
+            let g = g.clone();
+            thread::spawn(move || {
+                g.gil.take(core::time::Duration::from_millis(5));
+                // SAFETY: we hold the GIL; the holder's first turn is over.
+                let seen = unsafe { g.counter.with_mut(|c| std::mem::replace(&mut *c, 10)) };
+                assert_eq!(
+                    seen, 1,
+                    "the waiter ran before the holder's first turn ended"
+                );
+                g.gil.release();
+            })
+        };
+        // SAFETY: we hold the GIL.
+        unsafe { g.counter.with_mut(|c| *c += 1) };
+        // The span goes on until a waiter asks for the GIL.
+        while !g.gil.drop_requested() {
+            thread::yield_now();
+        }
+        g.gil.release_forced();
+        g.gil.take(core::time::Duration::from_millis(5));
+        // SAFETY: we hold the GIL again.
+        let seen = unsafe { g.counter.with_mut(|c| std::mem::replace(&mut *c, 11)) };
+        assert_eq!(
+            seen, 10,
+            "the holder took the GIL back before the waiter's turn"
+        );
+        g.gil.release();
+        waiter.join().unwrap();
+    });
+}
+
+/// A thread exits, leaving its cache to the next thread, which takes it
+/// while the exit may still be under way: the state CAS alone must hand the
+/// bins over (they are a `sync::UnsafeCell`).
+#[test]
+fn tcache_cache_handed_to_the_next_thread() {
+    loom::model(|| {
+        let core = Arc::new(TcacheCore::new(G, 2, usize::MAX));
+        let l = layout(256);
+        let first = {
+            let core = core.clone();
+            thread::spawn(move || {
+                let c = core.attach();
+                // SAFETY: `c` is this thread's cache; the block is freed once.
+                unsafe {
+                    let b = core.alloc(c, l);
+                    b.write_bytes(0x33, 256);
+                    core.dealloc(c, b, l);
+                    core.detach(c);
+                }
+            })
+        };
+        while !core.has_free_cache() {
+            thread::yield_now();
+        }
+        let c = core.attach();
+        // SAFETY: `c` is this thread's cache (the first thread's, reused).
+        unsafe {
+            let b = core.alloc(c, l);
+            assert!(!b.is_null());
+            core.dealloc(c, b, l);
+            core.detach(c);
+        }
+        first.join().unwrap();
         let s = core.stats();
         assert_drained(&s);
         assert_eq!(s.extra.cached_blocks, 0);

@@ -4,9 +4,11 @@
 //! allocator, because these allocators may *be* the global allocator. The
 //! raw allocator (CPython's `PyMem_RawMalloc`) serves requests above the
 //! small-request threshold or needing more alignment than a size class
-//! guarantees; it is the C library's `malloc`, again to avoid recursion.
-//! Under Miri, which models neither `mmap` partial unmapping nor all of
-//! libc, both go through `std::alloc::System`.
+//! guarantees; it is the C library's allocator, again to avoid recursion.
+//! With glibc it is reached through `__libc_malloc` and its family rather
+//! than `malloc`, because in the `LD_PRELOAD` build `malloc` is us. Under
+//! Miri, which models neither `mmap` partial unmapping nor all of libc,
+//! both go through `std::alloc::System`.
 
 use core::ptr::null_mut;
 
@@ -72,6 +74,45 @@ pub(crate) unsafe fn unmap(ptr: *mut u8, size: usize) {
 pub(crate) mod raw {
     use core::alloc::Layout;
 
+    use self::libc_alloc::{free, malloc, memalign};
+
+    /// glibc's own entry points, which `LD_PRELOAD` cannot interpose.
+    #[cfg(all(target_os = "linux", target_env = "gnu", not(miri)))]
+    mod libc_alloc {
+        use core::ffi::c_void;
+
+        extern "C" {
+            #[link_name = "__libc_malloc"]
+            pub(crate) fn malloc(size: usize) -> *mut c_void;
+            #[link_name = "__libc_free"]
+            pub(crate) fn free(ptr: *mut c_void);
+            #[link_name = "__libc_realloc"]
+            pub(crate) fn realloc(ptr: *mut c_void, size: usize) -> *mut c_void;
+            #[link_name = "__libc_memalign"]
+            pub(crate) fn memalign(align: usize, size: usize) -> *mut c_void;
+        }
+    }
+
+    /// Other C libraries (and Miri): the public names.
+    #[cfg(not(all(target_os = "linux", target_env = "gnu", not(miri))))]
+    mod libc_alloc {
+        pub(crate) use libc::{free, malloc, realloc};
+
+        /// `memalign` through `posix_memalign`, which every POSIX libc has.
+        ///
+        /// # Safety
+        /// `align` must be a power of two and a multiple of the pointer size.
+        pub(crate) unsafe fn memalign(align: usize, size: usize) -> *mut libc::c_void {
+            let mut out = core::ptr::null_mut();
+            // SAFETY: the caller's contract is posix_memalign's.
+            if unsafe { libc::posix_memalign(&mut out, align, size) } == 0 {
+                out
+            } else {
+                core::ptr::null_mut()
+            }
+        }
+    }
+
     /// The most alignment `malloc` guarantees on 64-bit targets, and only
     /// for requests of at least that many bytes.
     const MALLOC_ALIGN: usize = 16;
@@ -91,19 +132,13 @@ pub(crate) mod raw {
         let size = layout.size().max(1);
         if malloc_aligns(layout.align(), size) {
             // SAFETY: malloc has no preconditions.
-            unsafe { libc::malloc(size).cast() }
+            unsafe { malloc(size).cast() }
         } else {
-            let mut out = core::ptr::null_mut();
             // posix_memalign wants a multiple of the pointer size.
             let align = layout.align().max(core::mem::size_of::<usize>());
             // SAFETY: `align` is a power of two (Layout guarantees it) and a
             // multiple of the pointer size.
-            let rc = unsafe { libc::posix_memalign(&mut out, align, size) };
-            if rc == 0 {
-                out.cast()
-            } else {
-                core::ptr::null_mut()
-            }
+            unsafe { memalign(align, size).cast() }
         }
     }
 
@@ -112,8 +147,8 @@ pub(crate) mod raw {
     /// # Safety
     /// `ptr` must come from this module's `alloc`/`realloc` and be live.
     pub(crate) unsafe fn dealloc(ptr: *mut u8) {
-        // SAFETY: the caller guarantees ptr came from malloc/posix_memalign.
-        unsafe { libc::free(ptr.cast()) }
+        // SAFETY: the caller guarantees ptr came from malloc/memalign.
+        unsafe { free(ptr.cast()) }
     }
 
     /// Resizes a block, keeping its contents; null (old block intact) on failure.
@@ -123,10 +158,10 @@ pub(crate) mod raw {
     /// `new_size` must be a valid size for `old.align()`.
     pub(crate) unsafe fn realloc(ptr: *mut u8, old: Layout, new_size: usize) -> *mut u8 {
         if malloc_aligns(old.align(), new_size.max(1)) {
-            // SAFETY: ptr is a live block of the C allocator (posix_memalign
+            // SAFETY: ptr is a live block of the C allocator (memalign
             // blocks may be realloc'ed too); realloc leaves it intact on
             // failure, and its result is aligned for `new_size` (above).
-            unsafe { libc::realloc(ptr.cast(), new_size.max(1)).cast() }
+            unsafe { libc_alloc::realloc(ptr.cast(), new_size.max(1)).cast() }
         } else {
             // SAFETY: the new layout is valid per the caller's contract.
             let new = alloc(unsafe { Layout::from_size_align_unchecked(new_size, old.align()) });

@@ -9,30 +9,27 @@
 //! none is left the pool is full and leaves the ring.
 //!
 //! The header is shared by all four allocators so that they have the same
-//! geometry. Its last two fields serve only `sharded`: `remote` is the
-//! stack of blocks freed by other threads (see `sharded`), `owner` the heap
-//! that owns the pool. `ref_count` and `szidx` are atomics only so that a
-//! statistics walk may read pools it does not own; their writer is always
-//! the pool's owner, so plain `load`/`store` (never read-modify-write)
-//! suffice and cost nothing over plain fields on x86-64.
+//! geometry. Its last field serves only `sharded`: `owner`, the heap that
+//! owns the pool, which a freeing thread compares with its own heap.
+//! `ref_count` and `szidx` are atomics only so that a statistics walk may
+//! read pools it does not own; their writer is always the pool's owner, so
+//! plain `load`/`store` (never read-modify-write) suffice and cost nothing
+//! over plain fields on x86-64. The other fields are the owner's alone and
+//! change owner only through a protocol (the arena lock, a heap's
+//! abandonment and adoption), so they are [`UnsafeCell`]s of the `sync`
+//! shim, which loom checks.
 
 use core::ptr::null_mut;
 
 use crate::geometry::Geometry;
-use crate::sync::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+use crate::sync::{AtomicPtr, AtomicU32, Ordering, UnsafeCell};
 
 /// `szidx` of a pool carved but never initialised for a class.
 pub(crate) const DUMMY_SZIDX: u32 = u32::MAX;
 
-/// Low bit of [`Pool::remote`]: the owner is not looking at this pool's
-/// remote stack (the pool is full and out of its ring, or its heap is
-/// abandoned), so remote frees must go to the owner heap's delayed-free
-/// stack instead. Set only while the stack is empty.
-pub(crate) const NOTIFY: usize = 1;
-
 /// A pool header. Fields are reached through raw pointers to the pool
-/// (`(*p).field`), never through a `&Pool`, since other threads may read
-/// the atomic fields while the owner writes the plain ones.
+/// (`(*p).field`), never through a `&mut Pool`, since other threads may
+/// read the atomic fields while the owner writes the others.
 #[repr(C)]
 pub(crate) struct Pool {
     /// Blocks in use (CPython `ref.count`); written by the owner only.
@@ -40,22 +37,27 @@ pub(crate) struct Pool {
     /// Size-class index, or [`DUMMY_SZIDX`]; written by the owner only.
     pub(crate) szidx: AtomicU32,
     /// Head of the free-block list.
-    pub(crate) freeblock: *mut u8,
-    /// Ring links in `usedpools`; `nextpool` also links `freepools`.
-    pub(crate) nextpool: *mut Pool,
-    pub(crate) prevpool: *mut Pool,
-    /// Index of the arena this pool belongs to.
+    pub(crate) freeblock: UnsafeCell<*mut u8>,
+    /// Ring links in `usedpools`; `nextpool` also links `freepools` and
+    /// `sharded`'s per-heap cache of empty pools.
+    pub(crate) nextpool: UnsafeCell<*mut Pool>,
+    pub(crate) prevpool: UnsafeCell<*mut Pool>,
+    /// `sharded`: the owning heap; read by any thread freeing a block of
+    /// the pool, written only while the pool is empty.
+    pub(crate) owner: AtomicPtr<()>,
+    /// Index of the arena this pool belongs to; set when the pool is
+    /// carved, never changed.
     pub(crate) arenaindex: u32,
     /// Offset of the next never-used block.
-    pub(crate) nextoffset: u32,
+    pub(crate) nextoffset: UnsafeCell<u32>,
     /// Largest offset at which a whole block still fits.
-    pub(crate) maxnextoffset: u32,
+    pub(crate) maxnextoffset: UnsafeCell<u32>,
     /// Whether the pool is linked in its heap's `usedpools` ring.
-    pub(crate) in_ring: bool,
-    /// `sharded`: stack of remotely freed blocks, with [`NOTIFY`] in bit 0.
-    pub(crate) remote: AtomicUsize,
-    /// `sharded`: the owning heap.
-    pub(crate) owner: AtomicPtr<()>,
+    pub(crate) in_ring: UnsafeCell<bool>,
+    /// `sharded`: whether the pool is its heap's *current* pool of its
+    /// class, whose blocks the heap hands out from its own free list (out
+    /// of any ring, like a full pool, but never treated as full or empty).
+    pub(crate) current: UnsafeCell<bool>,
 }
 
 /// Size of a pool header before rounding to the geometry's alignment.
@@ -72,7 +74,9 @@ pub(crate) fn pool_of(block: *mut u8, g: &Geometry) -> *mut Pool {
 /// # Safety
 /// `block` must be a free block of a live pool (its first word is a link).
 #[inline(always)]
-unsafe fn next_of(block: *mut u8) -> *mut u8 {
+pub(crate) unsafe fn next_of(block: *mut u8) -> *mut u8 {
+    #[cfg(loom)]
+    link_shadow::read(block);
     // SAFETY: free blocks are at least 8 bytes and 8-aligned, and their
     // first word holds the list link (caller's contract).
     unsafe { block.cast::<*mut u8>().read() }
@@ -83,32 +87,171 @@ unsafe fn next_of(block: *mut u8) -> *mut u8 {
 /// # Safety
 /// `block` must be a block the caller may write (free, or being freed).
 #[inline(always)]
-unsafe fn set_next(block: *mut u8, next: *mut u8) {
+pub(crate) unsafe fn set_next(block: *mut u8, next: *mut u8) {
+    #[cfg(loom)]
+    link_shadow::write(block);
     // SAFETY: as for `next_of`; the caller owns the block.
     unsafe { block.cast::<*mut u8>().write(next) }
+}
+
+/// Under loom, the link word of every block is shadowed by a loom cell
+/// (keyed by the block's address, made on first use in each execution), so
+/// that handing a linked block to another thread without the right
+/// ordering (a remote free posted with `Relaxed`, say) fails the model as a
+/// causality violation, as for any other plain field: the link itself
+/// lives in the block, raw memory that loom cannot see.
+#[cfg(loom)]
+mod link_shadow {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    struct Shadow(loom::cell::UnsafeCell<()>);
+    // SAFETY: loom runs a model's threads one at a time; the cell only
+    // records accesses for the checker.
+    unsafe impl Send for Shadow {}
+    // SAFETY: as above.
+    unsafe impl Sync for Shadow {}
+
+    loom::lazy_static! {
+        static ref CELLS: Mutex<HashMap<usize, Arc<Shadow>>> = Mutex::new(HashMap::new());
+    }
+
+    fn cell(block: *mut u8) -> Arc<Shadow> {
+        // A std lock, which the model does not see: it adds no ordering.
+        let mut m = CELLS.lock().unwrap_or_else(|p| p.into_inner());
+        m.entry(block as usize)
+            .or_insert_with(|| Arc::new(Shadow(loom::cell::UnsafeCell::new(()))))
+            .clone()
+    }
+
+    pub(super) fn read(block: *mut u8) {
+        cell(block).0.with(|_| ());
+    }
+
+    pub(super) fn write(block: *mut u8) {
+        cell(block).0.with_mut(|_| ());
+    }
 }
 
 /// Writes a header for a pool just carved from `arenaindex`'s arena.
 ///
 /// # Safety
 /// `p` must be a fresh, pool-aligned, writable pool of `g`.
-pub(crate) unsafe fn carve(p: *mut Pool, arenaindex: u32) {
+pub(crate) unsafe fn carve_header(p: *mut Pool, arenaindex: u32) {
     // SAFETY: the caller hands us exclusive, writable pool memory; writing
     // a whole header initialises every field, atomics included.
     unsafe {
         p.write(Pool {
             ref_count: AtomicU32::new(0),
             szidx: AtomicU32::new(DUMMY_SZIDX),
-            freeblock: null_mut(),
-            nextpool: null_mut(),
-            prevpool: null_mut(),
-            arenaindex,
-            nextoffset: 0,
-            maxnextoffset: 0,
-            in_ring: false,
-            remote: AtomicUsize::new(0),
+            freeblock: UnsafeCell::new(null_mut()),
+            nextpool: UnsafeCell::new(null_mut()),
+            prevpool: UnsafeCell::new(null_mut()),
             owner: AtomicPtr::new(null_mut()),
+            arenaindex,
+            nextoffset: UnsafeCell::new(0),
+            maxnextoffset: UnsafeCell::new(0),
+            in_ring: UnsafeCell::new(false),
+            current: UnsafeCell::new(false),
         })
+    }
+}
+
+/// Blocks in use.
+///
+/// # Safety
+/// `p` must be a live pool header.
+#[inline(always)]
+pub(crate) unsafe fn ref_count(p: *mut Pool) -> u32 {
+    // SAFETY: caller's contract.
+    unsafe { (*p).ref_count.load(Ordering::Relaxed) }
+}
+
+/// The pool's size class.
+///
+/// # Safety
+/// `p` must be a live, initialised pool header.
+#[inline(always)]
+pub(crate) unsafe fn szidx(p: *mut Pool) -> usize {
+    // SAFETY: caller's contract.
+    unsafe { (*p).szidx.load(Ordering::Relaxed) as usize }
+}
+
+/// Makes an empty pool ready to serve class `idx`. A pool that last
+/// served the same class keeps its free list (CPython's "luckily, this
+/// pool last contained blocks of the same size class"); any other is
+/// re-initialised, with no block bumped yet.
+///
+/// # Safety
+/// `p` must be an empty pool (`ref_count == 0`) owned by the caller.
+pub(crate) unsafe fn init(p: *mut Pool, idx: usize, g: &Geometry) {
+    // SAFETY: the caller owns the empty pool `p`.
+    unsafe {
+        debug_assert_eq!(ref_count(p), 0, "init needs an empty pool");
+        if szidx(p) != idx || (*p).freeblock.get().is_null() {
+            (*p).szidx.store(idx as u32, Ordering::Relaxed);
+            (*p).freeblock.set(null_mut());
+            (*p).nextoffset.set(g.pool_header_size() as u32);
+            (*p).maxnextoffset
+                .set((g.pool_size - g.class_size(idx)) as u32);
+        }
+    }
+}
+
+/// `sharded`: takes the whole free list of `p` and counts its blocks in
+/// use (a heap holds them now). Returns the list (null if empty) and its
+/// length, found without walking it: every bumped block is then either
+/// in use or on the list.
+///
+/// # Safety
+/// `p` must be owned by the caller and initialised for a class of `size`.
+pub(crate) unsafe fn take_list(p: *mut Pool, size: usize, g: &Geometry) -> (*mut u8, u32) {
+    // SAFETY: the caller owns `p`.
+    unsafe {
+        let list = (*p).freeblock.get();
+        if list.is_null() {
+            return (null_mut(), 0);
+        }
+        (*p).freeblock.set(null_mut());
+        let bumped = ((*p).nextoffset.get() as usize - g.pool_header_size()) / size;
+        let n = bumped as u32 - ref_count(p);
+        (*p).ref_count.store(bumped as u32, Ordering::Relaxed);
+        (list, n)
+    }
+}
+
+/// `sharded`: links up to `max` never-used blocks of `p` into a list and
+/// counts them in use. Returns the list (null if none is left) and its
+/// length.
+///
+/// # Safety
+/// `p` must be owned by the caller, initialised for a class of `size`.
+pub(crate) unsafe fn carve_blocks(p: *mut Pool, size: usize, max: u32) -> (*mut u8, u32) {
+    // SAFETY: the blocks between `nextoffset` and `maxnextoffset` lie in
+    // the pool and have never been handed out.
+    unsafe {
+        let (mut off, end) = ((*p).nextoffset.get(), (*p).maxnextoffset.get());
+        let mut head: *mut u8 = null_mut();
+        let mut tail: *mut u8 = null_mut();
+        let mut n = 0;
+        while off <= end && n < max {
+            let b = p.cast::<u8>().add(off as usize);
+            if tail.is_null() {
+                head = b;
+            } else {
+                set_next(tail, b);
+            }
+            tail = b;
+            off += size as u32;
+            n += 1;
+        }
+        if n == 0 {
+            return (null_mut(), 0);
+        }
+        set_next(tail, null_mut());
+        (*p).nextoffset.set(off);
+        (*p).ref_count.store(ref_count(p) + n, Ordering::Relaxed);
+        (head, n)
     }
 }
 
@@ -122,37 +265,53 @@ pub(crate) unsafe fn carve(p: *mut Pool, arenaindex: u32) {
 pub(crate) unsafe fn init_and_take(p: *mut Pool, idx: usize, g: &Geometry) -> *mut u8 {
     // SAFETY: the caller owns the empty pool `p`.
     unsafe {
-        if (*p).szidx.load(Ordering::Relaxed) != idx as u32 || (*p).freeblock.is_null() {
+        debug_assert_eq!(ref_count(p), 0, "init_and_take needs an empty pool");
+        if szidx(p) != idx || (*p).freeblock.get().is_null() {
             let size = g.class_size(idx);
             (*p).szidx.store(idx as u32, Ordering::Relaxed);
-            (*p).freeblock = null_mut();
-            (*p).nextoffset = g.pool_header_size() as u32;
-            (*p).maxnextoffset = (g.pool_size - size) as u32;
+            (*p).freeblock.set(null_mut());
+            (*p).nextoffset.set(g.pool_header_size() as u32);
+            (*p).maxnextoffset.set((g.pool_size - size) as u32);
             bump(p, size);
         }
-        take(p, g.class_size(idx))
+        take(p, g)
     }
 }
 
 /// Pops a block; if that empties the free list, bumps the next never-used
 /// block onto it. Returns the block; afterwards `freeblock` is null exactly
-/// when the pool has no block left for the local list (it may still have
-/// remotely freed ones, which the caller checks).
+/// when the pool is full.
 ///
 /// # Safety
-/// `p` must be owned by the caller, initialised for a class of `size`
-/// bytes, with a non-null `freeblock`.
+/// `p` must be owned by the caller, initialised for a class of `g`, with a
+/// non-null `freeblock`.
 #[inline(always)]
-pub(crate) unsafe fn take(p: *mut Pool, size: usize) -> *mut u8 {
+pub(crate) unsafe fn take(p: *mut Pool, g: &Geometry) -> *mut u8 {
+    // SAFETY: forwarded contract.
+    unsafe {
+        let bp = pop(p);
+        if (*p).freeblock.get().is_null() {
+            bump(p, g.class_size(szidx(p)));
+        }
+        bp
+    }
+}
+
+/// Pops a block off the free list, without bumping: afterwards `freeblock`
+/// may be null with never-used blocks left (see [`bump`]).
+///
+/// # Safety
+/// `p` must be owned by the caller, initialised, with a non-null
+/// `freeblock`.
+#[inline(always)]
+pub(crate) unsafe fn pop(p: *mut Pool) -> *mut u8 {
     // SAFETY: the caller owns `p` and its free list is non-empty.
     unsafe {
-        let bp = (*p).freeblock;
-        let rc = (*p).ref_count.load(Ordering::Relaxed);
+        let bp = (*p).freeblock.get();
+        debug_assert!(!bp.is_null(), "take from a pool with no free block");
+        let rc = ref_count(p);
         (*p).ref_count.store(rc + 1, Ordering::Relaxed);
-        (*p).freeblock = next_of(bp);
-        if (*p).freeblock.is_null() {
-            bump(p, size);
-        }
+        (*p).freeblock.set(next_of(bp));
         bp
     }
 }
@@ -160,17 +319,19 @@ pub(crate) unsafe fn take(p: *mut Pool, size: usize) -> *mut u8 {
 /// Moves one never-used block onto the (empty) free list, if one fits.
 ///
 /// # Safety
-/// `p` must be owned by the caller and have an empty free list.
+/// `p` must be owned by the caller and have an empty free list; `size` its
+/// block size.
 #[inline]
-unsafe fn bump(p: *mut Pool, size: usize) {
+pub(crate) unsafe fn bump(p: *mut Pool, size: usize) {
     // SAFETY: the offset is within the pool (checked against maxnextoffset),
     // and the block there has never been handed out.
     unsafe {
-        if (*p).nextoffset <= (*p).maxnextoffset {
-            let bp = p.cast::<u8>().add((*p).nextoffset as usize);
-            (*p).nextoffset += size as u32;
+        let off = (*p).nextoffset.get();
+        if off <= (*p).maxnextoffset.get() {
+            let bp = p.cast::<u8>().add(off as usize);
+            (*p).nextoffset.set(off + size as u32);
             set_next(bp, null_mut());
-            (*p).freeblock = bp;
+            (*p).freeblock.set(bp);
         }
     }
 }
@@ -194,10 +355,12 @@ pub(crate) enum FreeTransition {
 pub(crate) unsafe fn give(p: *mut Pool, block: *mut u8) -> FreeTransition {
     // SAFETY: the caller owns `p`; `block` is one of its allocated blocks.
     unsafe {
-        let last = (*p).freeblock;
+        let rc = ref_count(p);
+        debug_assert!(rc > 0, "give to a pool with no block in use");
+        let last = (*p).freeblock.get();
         set_next(block, last);
-        (*p).freeblock = block;
-        let rc = (*p).ref_count.load(Ordering::Relaxed).wrapping_sub(1);
+        (*p).freeblock.set(block);
+        let rc = rc.wrapping_sub(1);
         (*p).ref_count.store(rc, Ordering::Relaxed);
         if rc == 0 {
             FreeTransition::Empty
@@ -207,92 +370,4 @@ pub(crate) unsafe fn give(p: *mut Pool, block: *mut u8) -> FreeTransition {
             FreeTransition::Used
         }
     }
-}
-
-/// `sharded`: pushes a block freed by a thread that does not own `p` onto
-/// its remote stack with one CAS. Returns false, without pushing, when the
-/// pool carries [`NOTIFY`]: the caller must hand the block to the owner
-/// heap instead.
-///
-/// # Safety
-/// `block` must be an allocated block of `p`, owned by the caller, and `p`
-/// a live pool (it cannot be released while it has an allocated block).
-#[inline]
-pub(crate) unsafe fn push_remote(p: *mut Pool, block: *mut u8) -> bool {
-    // SAFETY: `p` is live while `block` is allocated; the block is ours to write.
-    unsafe {
-        let remote = &(*p).remote;
-        let mut cur = remote.load(Ordering::Relaxed);
-        loop {
-            if cur & NOTIFY != 0 {
-                return false;
-            }
-            set_next(block, cur as *mut u8);
-            // Release: the owner that takes the stack must see the link.
-            match remote.compare_exchange_weak(
-                cur,
-                block as usize,
-                Ordering::Release,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return true,
-                Err(now) => cur = now,
-            }
-        }
-    }
-}
-
-/// `sharded`: takes the whole remote stack and gives every block back to
-/// the local free list. Returns how many blocks came back. [`NOTIFY`] is
-/// never set while the stack holds blocks, so it is left as it is.
-///
-/// # Safety
-/// `p` must be owned by the caller.
-#[inline]
-pub(crate) unsafe fn collect_remote(p: *mut Pool) -> usize {
-    // SAFETY: the caller owns `p`; the Acquire swap makes every pusher's
-    // link write visible before we walk the list.
-    unsafe {
-        // The common case, nothing to take, costs one load.
-        if (*p).remote.load(Ordering::Relaxed) & !NOTIFY == 0 {
-            return 0;
-        }
-        let mut b = (*p).remote.swap(0, Ordering::Acquire) as *mut u8;
-        let mut n = 0;
-        while !b.is_null() {
-            let next = next_of(b);
-            // Cannot empty the pool: the caller holds a block of it or
-            // checks `ref_count` afterwards.
-            give(p, b);
-            n += 1;
-            b = next;
-        }
-        n
-    }
-}
-
-/// `sharded`: sets [`NOTIFY`] on a pool whose owner stops looking at its
-/// remote stack, unless blocks arrived meanwhile. True if the pool carries
-/// `NOTIFY` now; false if its stack is non-empty (collect it, then retry).
-///
-/// # Safety
-/// `p` must be owned by the caller.
-pub(crate) unsafe fn try_mark_notify(p: *mut Pool) -> bool {
-    // SAFETY: `p` is a live pool owned by the caller.
-    let remote = unsafe { &(*p).remote };
-    match remote.compare_exchange(0, NOTIFY, Ordering::AcqRel, Ordering::Relaxed) {
-        Ok(_) => true,
-        Err(now) => now == NOTIFY,
-    }
-}
-
-/// `sharded`: clears [`NOTIFY`] on a pool its owner looks at again.
-///
-/// # Safety
-/// `p` must be owned by the caller.
-pub(crate) unsafe fn unmark_notify(p: *mut Pool) {
-    // SAFETY: `p` is a live pool owned by the caller. While NOTIFY is set
-    // nobody pushes, so the word is exactly NOTIFY or already clear.
-    let _ =
-        unsafe { &(*p).remote }.compare_exchange(NOTIFY, 0, Ordering::AcqRel, Ordering::Relaxed);
 }

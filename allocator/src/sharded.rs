@@ -2,87 +2,206 @@
 //!
 //! The mimalloc design that free-threaded CPython (PEP 703) adopted, built
 //! on the same pools, size classes and `usedpools` rings as the other
-//! allocators (`heap.rs` is shared; only the [`PoolSource`] differs).
+//! allocators (`heap.rs` is shared; only the `PoolSource` differs), with
+//! snmalloc's batched remote frees.
 //!
-//! # Ownership
-//! Every thread owns a [`ThreadHeap`]; every pool belongs to one heap
-//! (`Pool::owner`). The owner allocates and frees on the pool's local free
-//! list with plain loads and stores: no lock, no atomic read-modify-write.
+//! # Ownership and the fast paths
+//! Every thread owns a `ThreadHeap`; every pool belongs to one heap
+//! (`Pool::owner`). A heap keeps, per size class, a free list of its own
+//! (a *bin*: head, count, limit) next to its `usedpools` rings, as
+//! jemalloc's and snmalloc's thread caches do, but holding only blocks of
+//! the heap's own pools. Blocks on a bin still count as in use in their
+//! pools' `ref_count`: the heap holds them. The fast paths are:
 //!
-//! # Remote frees
-//! A thread freeing a block of a pool it does not own pushes the block on
-//! the pool's `remote` stack with one CAS ([`pool::push_remote`]). The
-//! owner takes the whole stack with one swap when the pool's local list runs
-//! dry, before declaring it full.
+//! * alloc: the class by table lookup (`SizeClasses`), pop the bin. No
+//!   pool header is touched. (Pool headers all sit at 4 KiB-aligned
+//!   addresses in the classic geometry, so they share one L1 set; keeping
+//!   them off the allocation path matters under random-size churn.)
+//! * free: the class, the pool by masking the address, a read of the
+//!   pool's owner; if it is this heap and the bin is below its limit, push.
 //!
-//! # Full pools: `NOTIFY` and the delayed-free stack
-//! A full pool leaves its ring, so its owner would never look at its remote
-//! stack again. Before unlinking it, the owner sets the `NOTIFY` bit in the
-//! pool's remote word (a CAS from "empty" that fails if a block arrived
-//! meanwhile, in which case the owner collects instead). A remote free that
-//! finds `NOTIFY` pushes the block on the owner *heap's* `delayed` stack
-//! instead (one CAS). The owner drains that stack when a class's ring is
-//! empty, before taking a new pool from the arenas: each block is freed
-//! locally, which puts its full pool back at the front of its ring (and
-//! clears `NOTIFY`), or returns the pool to its arena if it was the last
-//! block. This is mimalloc's delayed free, with the flag kept per pool.
-//! A block in transit on any stack is still counted in its pool's
+//! Plain loads and stores only, no lock, no atomic read-modify-write, and
+//! every other case is a tail call out of line. When a bin is empty, it is
+//! refilled from the class's *current* pool, taking its whole free list at
+//! once (blocks freed back into the pool) or carving up to a bin's limit of
+//! never-used blocks; a spent current pool leaves (a full pool, out of its
+//! ring) and the first pool of the class's ring, or a fresh one, becomes
+//! current. When a bin is full, a free gives it back to its pools down to
+//! half its limit, which moves those pools through pymalloc's states
+//! (full → used → empty) as CPython's free would. So one object allocated
+//! and freed in a loop, and random replacement across classes, run on the
+//! bins alone.
+//!
+//! # Empty pools
+//! A pool whose last block comes back goes to the heap's own cache of empty
+//! pools, a LIFO of at most [`EMPTY_CACHE_BYTES`]; the heap takes pools
+//! from that cache before the arenas, re-initialising one only when it last
+//! served another class. Only when the cache is full or empty does a pool
+//! move to or from the arenas, under the arena lock. So churn that empties
+//! and refills pools of many classes does not take the lock per pool
+//! (rpmalloc keeps its span caches for the same reason).
+//!
+//! # Remote frees: outboxes and the inbound stack
+//! A thread freeing a block of a pool another heap owns does not touch that
+//! pool. It links the block into its own *outbox* for the owner heap (a
+//! small direct-mapped table of [`REMOTE_SLOTS`] destinations, each a
+//! linked batch), and *posts* a batch, with one CAS, onto the owner heap's
+//! `inbound` stack once it holds [`REMOTE_BATCH`] blocks, when another
+//! destination needs its slot, when the owner has exited, when the freeing
+//! thread takes a pool from the arenas, and when it exits. This is
+//! snmalloc's message passing: one atomic operation per batch instead of
+//! one per block, and no cache line of the owner's pools written by other
+//! threads. The owner takes its whole inbound stack with one swap when a
+//! class's ring runs empty, before taking a new pool, and frees each block
+//! locally: a pool that was full rejoins the front of its ring. A block in
+//! an outbox or on an inbound stack is still counted in its pool's
 //! `ref_count`, so a pool can never be returned to its arena while a block
-//! of it is on its way back.
+//! of it is on its way back, and the `remote_frees_pushed` statistic counts
+//! blocks when they are posted.
 //!
 //! # Thread exit
-//! A heap whose thread exits is *abandoned*, never leaked: its owner drains
-//! its delayed stack, collects every pool's remote stack, returns empty
-//! pools to their arenas, sets `NOTIFY` on every remaining pool and marks
-//! the heap `ABANDONED`. From then on every remote free into that heap goes
-//! to its delayed stack, after which the freeing thread tries to become the
-//! heap's *collector* (a CAS `ABANDONED → COLLECTING`): the collector frees
-//! the delayed blocks into their pools, returns pools whose last block came
-//! back to their arenas, and sets `ABANDONED` again. The pusher (push, then
-//! read the state) and the collector (write the state, then read the stack)
-//! each put a `SeqCst` fence between their write and their read, so at least
-//! one of them sees the other's write: no block is left behind. (Fences
-//! rather than `SeqCst` accesses: the C++ model guarantees this pattern with
-//! fences, and loom checks fences but treats `SeqCst` accesses as `AcqRel`.) A new thread adopts an abandoned heap
-//! (`ABANDONED → OWNED`) before creating one, taking its pools over ("pools
-//! adopted"). So memory freed after its owner exited comes back to the
-//! arenas, and the number of heaps is bounded by the most threads alive at
-//! once.
+//! A heap whose thread exits is *abandoned*, never leaked: its owner posts
+//! its outboxes, drains its inbound stack, returns its empty pools to the
+//! arenas and marks the heap `ABANDONED`. From then on a thread posting to
+//! that heap tries to become its *collector* (a CAS `ABANDONED →
+//! COLLECTING`): the collector frees the inbound blocks into their pools,
+//! returns pools whose last block came back to their arenas, and sets
+//! `ABANDONED` again. The poster (push, then read the state) and the
+//! collector (write the state, then read the stack) each put a `SeqCst`
+//! fence between their write and their read, so at least one of them sees
+//! the other's write: no block is left behind. (Fences rather than `SeqCst`
+//! accesses: the C++ model guarantees this pattern with fences, and loom
+//! checks fences but treats `SeqCst` accesses as `AcqRel`.) A freeing
+//! thread posts at once to a heap it sees abandoned, so blocks of exited
+//! threads do not wait in outboxes. A new thread adopts an abandoned heap
+//! (`ABANDONED → OWNED`) before creating one, taking its pools over
+//! ("pools adopted"). So memory freed after its owner exited comes back to
+//! the arenas, and the number of heaps is bounded by the most threads alive
+//! at once.
+//!
+//! # Statistics
+//! Counters are written only by a heap's owner (plain load and store of an
+//! atomic, so that the statistics walk may read them from another
+//! thread): requested bytes per call, bin counts, raw allocations on the
+//! raw path, remote frees per batch. Everything about pools and blocks is
+//! derived from the pool headers when statistics are asked for; blocks on
+//! bins are then moved from "in use" to "available" (a pool whose only free
+//! blocks are on a bin counts as full).
 //!
 //! # Locks
-//! Only arena operations — taking an empty pool, returning one, mapping or
-//! unmapping an arena, and the statistics walk — take the arena lock. The
-//! allocation and free fast paths, local or remote, never do.
+//! Only arena operations (taking an empty pool the heap's cache cannot
+//! give, returning one the cache cannot keep, mapping or unmapping an
+//! arena) and the statistics walk take the arena lock. The allocation and
+//! free fast paths, local or remote, never do.
+//!
+//! # For code outside this file
+//! How a thread finds its heap is `thread.rs` (a per-allocator fast map
+//! from the thread pointer, then a one-entry thread-local cache, in front
+//! of a per-thread binding table); the registry of heaps is the `heaps`
+//! list of `ShardedCore` (never shrinks while the core lives); the arena
+//! lock is a `sync::Mutex<Arenas>`, the only lock. The fork handlers
+//! (`fork.rs`, and this file's `ForkPerThread` impl) hold the arena lock
+//! across `fork()`; in the child the fast map forgets the parent's other
+//! threads, and their heaps are `ORPHANED`: never used again (they may have
+//! been mid-operation), which leaks their memory to the child, and blocks
+//! in their outboxes with it.
 
 use core::alloc::Layout;
 use core::ptr::null_mut;
 
 use crate::arena::Arenas;
-use crate::geometry::Geometry;
+use crate::geometry::{Geometry, SizeClasses, MAX_CLASSES};
 use crate::heap::{Heap, PoolSource};
 use crate::os::{self, raw};
-use crate::pool::{self, pool_of, Pool};
+use crate::pool::{self, next_of, pool_of, set_next, Pool};
 use crate::pymalloc::{copy_for_realloc, ReallocPlan};
 use crate::stats::Stats;
-use crate::sync::{fence, lock, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Mutex, Ordering};
+use crate::sync::{
+    fence, lock, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Mutex, Ordering, UnsafeCell,
+};
 
 /// Heap states.
 const OWNED: u32 = 0;
 const ABANDONED: u32 = 1;
 const COLLECTING: u32 = 2;
 
-/// One thread's heap.
-pub(crate) struct ThreadHeap {
-    heap: Heap,
-    /// [`OWNED`], [`ABANDONED`] or [`COLLECTING`].
-    state: AtomicU32,
-    /// Blocks freed remotely into pools carrying `NOTIFY`, linked through
-    /// their first word.
-    delayed: AtomicPtr<u8>,
-    /// Next heap in the allocator's list of all heaps; set before publication.
-    next_all: *mut ThreadHeap,
-    /// Pools this heap holds; touched only by whoever owns the heap.
+/// Blocks gathered for one destination heap before they are posted.
+pub const REMOTE_BATCH: u32 = 64;
+
+/// Destination heaps a thread's outbox table holds at once (a power of two).
+pub const REMOTE_SLOTS: usize = 16;
+
+/// Bytes of free blocks a heap's list for one class holds before giving
+/// back down to half of that.
+pub const BIN_BYTES: usize = 4 << 10;
+
+/// Least and most blocks a heap's list for one class holds before giving
+/// back down to half.
+pub const BIN_BLOCKS: (usize, usize) = (8, 128);
+
+/// Bytes of empty pools a heap keeps for reuse before returning pools to
+/// the arenas (at least two pools are kept whatever the pool size).
+pub const EMPTY_CACHE_BYTES: usize = 64 << 10;
+
+/// A value on a cache line of its own, so that a word other threads write
+/// does not share a line with the owner's hot fields (128 bytes: x86-64
+/// prefetches lines in pairs).
+#[repr(C, align(128))]
+struct Line<T>(T);
+
+/// Blocks gathered for one destination heap, linked through their first
+/// word, `head` to `tail`.
+#[derive(Clone, Copy)]
+struct Outbox {
+    dest: *mut ThreadHeap,
+    head: *mut u8,
+    tail: *mut u8,
+    count: u32,
+}
+
+const NO_OUTBOX: Outbox = Outbox {
+    dest: null_mut(),
+    head: null_mut(),
+    tail: null_mut(),
+    count: 0,
+};
+
+/// The owner's private state besides the rings.
+struct Local {
+    /// Cached empty pools, linked through `nextpool`.
+    empty: *mut Pool,
+    nempty: usize,
+    /// Pools this heap holds (rings, full, cached).
     npools: usize,
+    outboxes: [Outbox; REMOTE_SLOTS],
+}
+
+/// A heap's free list for one class: free blocks of the heap's own pools,
+/// which still count as in use in their pools' `ref_count` (the heap
+/// holds them), plus the class's current pool, from which the list is
+/// refilled.
+#[repr(C, align(32))]
+struct Bin {
+    /// Head of the list, linked through the blocks' first word.
+    free: UnsafeCell<*mut u8>,
+    /// The current pool of the class, or null. Atomic (written by the
+    /// owner only) so that statistics can read it.
+    pool: AtomicPtr<Pool>,
+    /// Blocks on the list. Atomic (written by the owner only, plain load
+    /// and store) so that statistics can read it.
+    count: AtomicU32,
+    /// Blocks the list may hold before a free gives it back down to half
+    /// of that to their pools ([`BIN_BYTES`] worth, within [`BIN_BLOCKS`]);
+    /// also the most never-used blocks carved into it at a time.
+    limit: u32,
+}
+
+/// One thread's heap.
+#[repr(C)]
+pub(crate) struct ThreadHeap {
+    bins: [Bin; MAX_CLASSES],
+    heap: Heap,
+    local: UnsafeCell<Local>,
     // Counters, written only by whoever owns the heap (plain load + store),
     // atomic so that statistics can read them from another thread.
     /// Requested bytes allocated minus freed by this heap's thread (a
@@ -90,8 +209,16 @@ pub(crate) struct ThreadHeap {
     requested: AtomicUsize,
     raw_allocs: AtomicUsize,
     raw_bytes: AtomicUsize,
-    remote_pushed: AtomicU64,
+    remote_posted: AtomicU64,
     remote_collected: AtomicU64,
+    /// Blocks other threads freed into this heap's pools, linked through
+    /// their first word: written by every poster.
+    inbound: Line<AtomicPtr<u8>>,
+    /// [`OWNED`], [`ABANDONED`] or [`COLLECTING`]: read by every poster,
+    /// written at thread exit and adoption and by collectors.
+    state: Line<AtomicU32>,
+    /// Next heap in the allocator's list of all heaps; set before publication.
+    next_all: *mut ThreadHeap,
 }
 
 /// Adds `d` (two's complement for negative) to an owner-written counter.
@@ -105,9 +232,19 @@ fn bump64(c: &AtomicU64, d: u64) {
     c.store(c.load(Ordering::Relaxed).wrapping_add(d), Ordering::Relaxed);
 }
 
+/// The outbox slot of destination heap `dest` (heaps are page-aligned).
+#[inline(always)]
+fn slot_of(dest: *mut ThreadHeap) -> usize {
+    let a = dest as usize >> 12;
+    (a ^ (a >> 4)) & (REMOTE_SLOTS - 1)
+}
+
 /// The shared state of a `sharded` allocator.
 pub(crate) struct ShardedCore {
     g: Geometry,
+    classes: SizeClasses,
+    /// Empty pools a heap keeps (from [`EMPTY_CACHE_BYTES`]).
+    empty_cap: usize,
     arenas: Mutex<Arenas>,
     /// Every heap ever made, newest first; heaps are reused, never freed
     /// before the allocator itself.
@@ -115,6 +252,8 @@ pub(crate) struct ShardedCore {
     live_heaps: AtomicUsize,
     abandoned_heaps: AtomicUsize,
     pools_adopted: AtomicU64,
+    /// The arena lock, held by the forking thread across `fork()`.
+    fork_arenas: crate::fork::HeldAcrossFork<crate::sync::MutexGuard<'static, Arenas>>,
 }
 
 // SAFETY: heaps are handed to one owner at a time through their `state`
@@ -123,67 +262,71 @@ unsafe impl Sync for ShardedCore {}
 // SAFETY: as above; the core owns its mappings.
 unsafe impl Send for ShardedCore {}
 
-/// The pool source of one heap: the shared arenas, plus remote collection.
+/// The pool source of one heap: its cache of empty pools, then the arenas.
 struct Source<'a> {
     core: &'a ShardedCore,
     h: *mut ThreadHeap,
-    /// True when `h` is an abandoned heap worked on by a collector: its
-    /// pools keep `NOTIFY`, since no thread allocates from them.
+    /// True when `h` is an abandoned heap worked on by a collector: it
+    /// keeps no empty pool, since no thread allocates from it.
     abandoned: bool,
 }
 
 impl PoolSource for Source<'_> {
     fn get_pool(&mut self) -> *mut Pool {
-        let p = lock(&self.core.arenas).get_pool();
-        if !p.is_null() {
-            // SAFETY: an empty pool from the arenas is ours alone now; no
-            // block of it is live, so no other thread can reach it.
-            unsafe {
-                (*p).remote.store(0, Ordering::Relaxed);
-                (*p).owner.store(self.h.cast(), Ordering::Relaxed);
-                (*self.h).npools += 1;
+        debug_assert!(!self.abandoned, "a collector never allocates");
+        // SAFETY: `h` is ours; cached pools are empty pools of ours.
+        unsafe {
+            let cached = (*self.h).local.with_mut(|l| {
+                let p = (*l).empty;
+                if !p.is_null() {
+                    (*l).empty = (*p).nextpool.get();
+                    (*l).nempty -= 1;
+                }
+                p
+            });
+            if !cached.is_null() {
+                return cached;
             }
+            // About to take the arena lock: a good moment to send what
+            // this thread freed for others too.
+            self.core.post_all(self.h);
+            let p = lock(&self.core.arenas).get_pool();
+            if !p.is_null() {
+                // An empty pool from the arenas is ours alone now: no block
+                // of it is live, so no other thread can reach it.
+                (*p).owner.store(self.h.cast(), Ordering::Relaxed);
+                (*self.h).local.with_mut(|l| (*l).npools += 1);
+            }
+            p
         }
-        p
     }
 
     unsafe fn put_pool(&mut self, p: *mut Pool) {
         // SAFETY: the pool is empty and unlinked; every block is on its
-        // local list (blocks in transit count in `ref_count`), so nobody
+        // free list (blocks in transit count in `ref_count`), so nobody
         // else can reach it. The heap is ours.
         unsafe {
-            (*self.h).npools -= 1;
-            lock(&self.core.arenas).put_pool(p);
-        }
-    }
-
-    #[inline]
-    unsafe fn refill(&mut self, p: *mut Pool) -> bool {
-        // SAFETY: `p` is a pool of our heap.
-        unsafe {
-            loop {
-                if self.core.collect(self.h, p) > 0 {
-                    return true;
+            debug_assert_eq!(pool::ref_count(p), 0, "put_pool of a pool in use");
+            debug_assert!(!(*p).in_ring.get(), "put_pool of a pool in a ring");
+            let cap = if self.abandoned {
+                0
+            } else {
+                self.core.empty_cap
+            };
+            let kept = (*self.h).local.with_mut(|l| {
+                if (*l).nempty < cap {
+                    (*p).nextpool.set((*l).empty);
+                    (*l).empty = p;
+                    (*l).nempty += 1;
+                    true
+                } else {
+                    (*l).npools -= 1;
+                    false
                 }
-                if pool::try_mark_notify(p) {
-                    return false;
-                }
-                // A block arrived between the collect and the mark: go again.
+            });
+            if !kept {
+                lock(&self.core.arenas).put_pool(p);
             }
-        }
-    }
-
-    #[inline(always)]
-    fn keep_last_empty(&self) -> bool {
-        // A collector returns everything it can: nobody allocates there.
-        !self.abandoned
-    }
-
-    #[inline]
-    unsafe fn relinked(&mut self, p: *mut Pool) {
-        if !self.abandoned {
-            // SAFETY: `p` is a pool of our heap.
-            unsafe { pool::unmark_notify(p) }
         }
     }
 }
@@ -192,11 +335,14 @@ impl ShardedCore {
     pub(crate) fn new(g: Geometry) -> ShardedCore {
         ShardedCore {
             g,
+            classes: SizeClasses::new(&g),
+            empty_cap: (EMPTY_CACHE_BYTES / g.pool_size).max(2),
             arenas: Mutex::new(Arenas::new(g)),
             heaps: AtomicPtr::new(null_mut()),
             live_heaps: AtomicUsize::new(0),
             abandoned_heaps: AtomicUsize::new(0),
             pools_adopted: AtomicU64::new(0),
+            fork_arenas: crate::fork::HeldAcrossFork::new(),
         }
     }
 
@@ -220,17 +366,23 @@ impl ShardedCore {
         while !h.is_null() {
             // SAFETY: heaps in the list stay mapped while the core lives.
             unsafe {
-                if (*h).state.load(Ordering::Relaxed) == ABANDONED
+                // Acquire: the previous owner's or collector's writes to the
+                // heap's plain state happen before ours.
+                if (*h).state.0.load(Ordering::Relaxed) == ABANDONED
                     && (*h)
                         .state
-                        .compare_exchange(ABANDONED, OWNED, Ordering::SeqCst, Ordering::Relaxed)
+                        .0
+                        .compare_exchange(ABANDONED, OWNED, Ordering::Acquire, Ordering::Relaxed)
                         .is_ok()
                 {
                     self.abandoned_heaps.fetch_sub(1, Ordering::Relaxed);
                     self.live_heaps.fetch_add(1, Ordering::Relaxed);
-                    self.pools_adopted
-                        .fetch_add((*h).npools as u64, Ordering::Relaxed);
-                    self.adopt(h);
+                    let n = (*h).local.with(|l| (*l).npools);
+                    self.pools_adopted.fetch_add(n as u64, Ordering::Relaxed);
+                    // Whatever was freed into it meanwhile comes back.
+                    if !(*h).inbound.0.load(Ordering::Relaxed).is_null() {
+                        self.drain_inbound(h, false);
+                    }
                     return h;
                 }
                 h = (*h).next_all;
@@ -243,16 +395,32 @@ impl ShardedCore {
         // SAFETY: fresh page-aligned memory, large enough for a heap.
         unsafe {
             mem.write(ThreadHeap {
+                bins: core::array::from_fn(|idx| Bin {
+                    free: UnsafeCell::new(null_mut()),
+                    pool: AtomicPtr::new(null_mut()),
+                    count: AtomicU32::new(0),
+                    limit: if idx < self.g.nclasses() {
+                        (BIN_BYTES / self.g.class_size(idx)).clamp(BIN_BLOCKS.0, BIN_BLOCKS.1)
+                            as u32
+                    } else {
+                        0
+                    },
+                }),
                 heap: Heap::new(self.g),
-                state: AtomicU32::new(OWNED),
-                delayed: AtomicPtr::new(null_mut()),
-                next_all: null_mut(),
-                npools: 0,
+                local: UnsafeCell::new(Local {
+                    empty: null_mut(),
+                    nempty: 0,
+                    npools: 0,
+                    outboxes: [NO_OUTBOX; REMOTE_SLOTS],
+                }),
                 requested: AtomicUsize::new(0),
                 raw_allocs: AtomicUsize::new(0),
                 raw_bytes: AtomicUsize::new(0),
-                remote_pushed: AtomicU64::new(0),
+                remote_posted: AtomicU64::new(0),
                 remote_collected: AtomicU64::new(0),
+                inbound: Line(AtomicPtr::new(null_mut())),
+                state: Line(AtomicU32::new(OWNED)),
+                next_all: null_mut(),
             });
             let mut head = self.heaps.load(Ordering::Relaxed);
             loop {
@@ -272,19 +440,6 @@ impl ShardedCore {
         mem
     }
 
-    /// Takes over an abandoned heap: its ring pools are looked at again, so
-    /// they lose `NOTIFY`; then whatever was freed meanwhile comes back.
-    ///
-    /// # Safety
-    /// The caller just won `h` with the `ABANDONED → OWNED` CAS.
-    unsafe fn adopt(&self, h: *mut ThreadHeap) {
-        // SAFETY: `h` is ours now.
-        unsafe {
-            for_each_ring_pool(h, |p| pool::unmark_notify(p));
-            self.drain_delayed(h, false);
-        }
-    }
-
     /// Abandons the heap of an exiting thread (see the module docs).
     ///
     /// # Safety
@@ -293,69 +448,68 @@ impl ShardedCore {
     pub(crate) unsafe fn detach(&self, h: *mut ThreadHeap) {
         // SAFETY: until the state store below, `h` is ours alone.
         unsafe {
-            self.drain_delayed(h, false);
-            for_each_ring_pool(h, |p| self.settle_unowned(h, p));
+            self.post_all(h);
+            if !(*h).inbound.0.load(Ordering::Relaxed).is_null() {
+                self.drain_inbound(h, false);
+            }
+            // Empty pools go back: current pools left empty, any in the
+            // rings, then the cache.
+            let (mut kept, mut n) = (null_mut::<Pool>(), 0);
+            for idx in 0..self.g.nclasses() {
+                let p = self.unbin(h, idx);
+                if !p.is_null() {
+                    (*p).nextpool.set(kept);
+                    kept = p;
+                    n += 1;
+                }
+            }
+            (*h).heap.for_each_ring_pool(|p| {
+                if pool::ref_count(p) == 0 {
+                    (*h).heap.unlink(pool::szidx(p), p);
+                    (*p).nextpool.set(kept);
+                    kept = p;
+                    n += 1;
+                }
+            });
+            let mut cached = (*h).local.with_mut(|l| {
+                let c = (*l).empty;
+                (*l).npools -= n + (*l).nempty;
+                (*l).empty = null_mut();
+                (*l).nempty = 0;
+                c
+            });
+            if !kept.is_null() || !cached.is_null() {
+                let mut arenas = lock(&self.arenas);
+                for list in [&mut kept, &mut cached] {
+                    while !list.is_null() {
+                        let next = (*(*list)).nextpool.get();
+                        arenas.put_pool(*list);
+                        *list = next;
+                    }
+                }
+            }
             self.live_heaps.fetch_sub(1, Ordering::Relaxed);
             self.abandoned_heaps.fetch_add(1, Ordering::Relaxed);
-            (*h).state.store(ABANDONED, Ordering::Release);
+            (*h).state.0.store(ABANDONED, Ordering::Release);
             fence(Ordering::SeqCst);
-            if !(*h).delayed.load(Ordering::Relaxed).is_null() {
+            if !(*h).inbound.0.load(Ordering::Relaxed).is_null() {
                 self.collect_abandoned(h);
             }
         }
     }
 
-    /// Takes `p`'s remote stack into its local list. Returns the count.
-    ///
-    /// # Safety
-    /// `p` must be a pool of heap `h`, which the caller owns.
-    #[inline]
-    unsafe fn collect(&self, h: *mut ThreadHeap, p: *mut Pool) -> usize {
-        // SAFETY: caller's contract.
-        unsafe {
-            let n = pool::collect_remote(p);
-            if n > 0 {
-                bump64(&(*h).remote_collected, n as u64);
-            }
-            n
-        }
-    }
-
-    /// For a ring pool of a heap about to be abandoned: collects its remote
-    /// blocks; returns it to its arena if that emptied it, else sets
-    /// `NOTIFY` so that later remote frees go to the heap's delayed stack.
-    ///
-    /// # Safety
-    /// The caller owns `h` and `p` is one of its pools, in its ring.
-    unsafe fn settle_unowned(&self, h: *mut ThreadHeap, p: *mut Pool) {
-        // SAFETY: caller's contract.
-        unsafe {
-            loop {
-                self.collect(h, p);
-                if (*p).ref_count.load(Ordering::Relaxed) == 0 {
-                    let idx = (*p).szidx.load(Ordering::Relaxed) as usize;
-                    (*h).heap.unlink(idx, p);
-                    self.source(h).put_pool(p);
-                    return;
-                }
-                if pool::try_mark_notify(p) {
-                    return;
-                }
-            }
-        }
-    }
-
-    /// Frees every block on `h`'s delayed stack into its pool.
+    /// Frees every block on `h`'s inbound stack into its pool.
     /// `abandoned`: `h` is being worked on by a collector.
     ///
     /// # Safety
     /// The caller owns `h` (as its thread or as its collector).
-    unsafe fn drain_delayed(&self, h: *mut ThreadHeap, abandoned: bool) {
-        // SAFETY: caller's contract; Acquire pairs with the pushers' CAS so
+    #[inline(never)]
+    unsafe fn drain_inbound(&self, h: *mut ThreadHeap, abandoned: bool) {
+        // SAFETY: caller's contract; Acquire pairs with the posters' CAS so
         // their link writes are visible. Every block is an allocated block
         // of one of `h`'s pools.
         unsafe {
-            let mut b = (*h).delayed.swap(null_mut(), Ordering::Acquire);
+            let mut b = (*h).inbound.0.swap(null_mut(), Ordering::Acquire);
             let mut src = Source {
                 core: self,
                 h,
@@ -363,36 +517,37 @@ impl ShardedCore {
             };
             let mut n = 0;
             while !b.is_null() {
-                let next = b.cast::<*mut u8>().read();
+                let next = next_of(b);
                 let p = pool_of(b, &self.g);
+                debug_assert_eq!((*p).owner.load(Ordering::Relaxed), h.cast());
                 (*h).heap.free(p, b, &mut src);
                 n += 1;
                 b = next;
             }
-            if n > 0 {
-                bump64(&(*h).remote_collected, n);
-            }
+            bump64(&(*h).remote_collected, n);
         }
     }
 
     /// Becomes the collector of abandoned heap `h` for as long as it has
-    /// delayed blocks and nobody else is collecting.
+    /// inbound blocks and nobody else is collecting.
     ///
     /// # Safety
     /// `h` must be a heap of this core.
+    #[inline(never)]
     unsafe fn collect_abandoned(&self, h: *mut ThreadHeap) {
         // SAFETY: the CAS gives us exclusive ownership of `h` until we store
         // ABANDONED back; heaps stay mapped while the core lives.
         unsafe {
             while (*h)
                 .state
-                .compare_exchange(ABANDONED, COLLECTING, Ordering::SeqCst, Ordering::Relaxed)
+                .0
+                .compare_exchange(ABANDONED, COLLECTING, Ordering::Acquire, Ordering::Relaxed)
                 .is_ok()
             {
-                self.drain_delayed(h, true);
-                (*h).state.store(ABANDONED, Ordering::Release);
+                self.drain_inbound(h, true);
+                (*h).state.0.store(ABANDONED, Ordering::Release);
                 fence(Ordering::SeqCst);
-                if (*h).delayed.load(Ordering::Relaxed).is_null() {
+                if (*h).inbound.0.load(Ordering::Relaxed).is_null() {
                     return;
                 }
             }
@@ -403,89 +558,357 @@ impl ShardedCore {
     ///
     /// # Safety
     /// `h` must be the calling thread's heap of this core.
-    #[inline(always)]
+    #[inline]
     pub(crate) unsafe fn alloc(&self, h: *mut ThreadHeap, layout: Layout) -> *mut u8 {
         // SAFETY: `h` is ours; pools reached through it are ours.
         unsafe {
-            let b = match self.g.class_of(layout.size(), layout.align()) {
-                Some(idx) => {
-                    if (*h).heap.ring(idx).is_null()
-                        && !(*h).delayed.load(Ordering::Relaxed).is_null()
-                    {
-                        self.drain_delayed(h, false);
-                    }
-                    (*h).heap.alloc(idx, &mut self.source(h))
-                }
-                None => {
-                    let b = raw::alloc(layout);
-                    if !b.is_null() {
-                        bump(&(*h).raw_allocs, 1);
-                        bump(&(*h).raw_bytes, layout.size());
-                    }
-                    b
-                }
-            };
+            let b = self.alloc_fast(h, layout);
             if !b.is_null() {
-                bump(&(*h).requested, layout.size());
+                return b;
             }
+            let Some(idx) = self.classes.class_of(layout.size(), layout.align()) else {
+                return self.alloc_raw(h, layout);
+            };
+            if !self.refill(h, idx) {
+                return null_mut();
+            }
+            self.alloc_fast(h, layout)
+        }
+    }
+
+    /// The common case of [`alloc`](Self::alloc), inlined into every
+    /// caller: a pop from the heap's list for the class (no pool header is
+    /// touched); null (nothing changed) when the list is empty or the
+    /// request is not for a pool.
+    ///
+    /// # Safety
+    /// As for [`alloc`](Self::alloc).
+    #[inline(always)]
+    pub(crate) unsafe fn alloc_fast(&self, h: *mut ThreadHeap, layout: Layout) -> *mut u8 {
+        // SAFETY: `h` is ours; blocks on its lists are free blocks it holds.
+        unsafe {
+            let Some(idx) = self.classes.class_of(layout.size(), layout.align()) else {
+                return null_mut();
+            };
+            let bin = (*h).bins.get_unchecked(idx);
+            let b = bin.free.get();
+            if b.is_null() {
+                return null_mut();
+            }
+            bin.free.set(next_of(b));
+            bin.count
+                .store(bin.count.load(Ordering::Relaxed) - 1, Ordering::Relaxed);
+            bump(&(*h).requested, layout.size());
             b
         }
     }
 
-    /// Frees with heap `h`: locally if `h` owns the block's pool, else onto
-    /// the pool's remote stack or its owner's delayed stack.
+    /// The common case of [`dealloc`](Self::dealloc), inlined into every
+    /// caller: a block of one of the heap's pools goes on the heap's list
+    /// for its class, below the list's limit (the pool header is read for
+    /// its owner, never written). False (nothing changed) otherwise.
     ///
     /// # Safety
-    /// `h` must be the calling thread's heap of this core; `ptr` a live
-    /// block of this core with `layout`.
+    /// As for [`dealloc`](Self::dealloc).
     #[inline(always)]
-    pub(crate) unsafe fn dealloc(&self, h: *mut ThreadHeap, ptr: *mut u8, layout: Layout) {
-        // SAFETY: caller's contract; a live block keeps its pool and the
-        // pool's owner heap alive and unchanged.
+    pub(crate) unsafe fn dealloc_fast(
+        &self,
+        h: *mut ThreadHeap,
+        ptr: *mut u8,
+        layout: Layout,
+    ) -> bool {
+        // SAFETY: as in `dealloc`; the block's pool is ours.
         unsafe {
-            bump(&(*h).requested, layout.size().wrapping_neg());
-            if self.g.class_of(layout.size(), layout.align()).is_none() {
-                bump(&(*h).raw_allocs, usize::MAX);
-                bump(&(*h).raw_bytes, layout.size().wrapping_neg());
-                raw::dealloc(ptr);
-                return;
-            }
+            let Some(idx) = self.classes.class_of(layout.size(), layout.align()) else {
+                return false;
+            };
             let p = pool_of(ptr, &self.g);
-            let owner = (*p).owner.load(Ordering::Relaxed).cast::<ThreadHeap>();
-            if owner == h {
-                (*h).heap.free(p, ptr, &mut self.source(h));
-            } else {
-                bump64(&(*h).remote_pushed, 1);
-                if !pool::push_remote(p, ptr) {
-                    self.free_delayed(owner, ptr);
+            let bin = (*h).bins.get_unchecked(idx);
+            let n = bin.count.load(Ordering::Relaxed);
+            if (*p).owner.load(Ordering::Relaxed) != h.cast() || n >= bin.limit {
+                return false;
+            }
+            set_next(ptr, bin.free.get());
+            bin.free.set(ptr);
+            bin.count.store(n + 1, Ordering::Relaxed);
+            bump(&(*h).requested, layout.size().wrapping_neg());
+            true
+        }
+    }
+
+    /// Fills the empty list of class `idx`: from its current pool's own
+    /// free list (blocks that came back through the pool, remote ones
+    /// among them), else by carving never-used blocks of it; once the
+    /// current pool is spent, another pool becomes current: the first of
+    /// the class's ring, after taking back what other threads freed, or a
+    /// pool from the heap's cache or the arenas. False when out of memory.
+    ///
+    /// # Safety
+    /// `h` is the calling thread's heap; `idx` a class of the geometry
+    /// whose list is empty.
+    #[inline(never)]
+    unsafe fn refill(&self, h: *mut ThreadHeap, idx: usize) -> bool {
+        // SAFETY: `h` and its pools are ours.
+        unsafe {
+            let bin = &(*h).bins[idx];
+            debug_assert!(bin.free.get().is_null());
+            let size = self.g.class_size(idx);
+            let mut p = bin.pool.load(Ordering::Relaxed);
+            loop {
+                if !p.is_null() {
+                    let (mut list, mut n) = pool::take_list(p, size, &self.g);
+                    if list.is_null() {
+                        (list, n) = pool::carve_blocks(p, size, bin.limit);
+                    }
+                    if !list.is_null() {
+                        bin.free.set(list);
+                        bin.count.store(n, Ordering::Relaxed);
+                        return true;
+                    }
+                    // Spent: every block is in use. It stays out of the
+                    // ring, a full pool, until a block comes back.
+                    (*p).current.set(false);
+                    bin.pool.store(null_mut(), Ordering::Relaxed);
                 }
+                if (*h).heap.ring(idx).is_null()
+                    && !(*h).inbound.0.load(Ordering::Relaxed).is_null()
+                {
+                    self.drain_inbound(h, false);
+                }
+                p = (*h).heap.ring(idx);
+                if p.is_null() {
+                    p = self.source(h).get_pool();
+                    if p.is_null() {
+                        return false;
+                    }
+                    pool::init(p, idx, &self.g);
+                } else {
+                    (*h).heap.unlink(idx, p);
+                }
+                (*p).current.set(true);
+                bin.pool.store(p, Ordering::Relaxed);
             }
         }
     }
 
-    /// Hands a block of a `NOTIFY` pool to its owner heap.
+    /// Gives `n` blocks from the head of the list of class `idx` back to
+    /// their pools, which may rejoin their ring or go back to the cache or
+    /// the arenas.
     ///
     /// # Safety
-    /// `ptr` must be an allocated block, owned by the caller, of a pool of
-    /// heap `owner`.
+    /// The caller owns `h`; the list holds at least `n` blocks.
     #[inline(never)]
-    unsafe fn free_delayed(&self, owner: *mut ThreadHeap, ptr: *mut u8) {
-        // SAFETY: caller's contract; heaps stay mapped while the core lives.
+    unsafe fn give_back(&self, h: *mut ThreadHeap, idx: usize, n: u32) {
+        // SAFETY: `h` and its pools are ours; listed blocks are free blocks
+        // of its pools, counted in use there.
         unsafe {
-            let delayed = &(*owner).delayed;
-            let mut head = delayed.load(Ordering::Relaxed);
+            let bin = &(*h).bins[idx];
+            debug_assert!(n <= bin.count.load(Ordering::Relaxed));
+            let mut src = self.source(h);
+            for _ in 0..n {
+                let b = bin.free.get();
+                bin.free.set(next_of(b));
+                (*h).heap.free(pool_of(b, &self.g), b, &mut src);
+            }
+            bin.count
+                .store(bin.count.load(Ordering::Relaxed) - n, Ordering::Relaxed);
+        }
+    }
+
+    /// Empties the list of class `idx` into its pools, and makes its
+    /// current pool an ordinary one: in its ring if it has free blocks,
+    /// out of it if full. Returns that pool if it is empty instead, for
+    /// the caller to return; else null.
+    ///
+    /// # Safety
+    /// The caller owns `h`.
+    unsafe fn unbin(&self, h: *mut ThreadHeap, idx: usize) -> *mut Pool {
+        // SAFETY: `h` and its pools are ours.
+        unsafe {
+            let bin = &(*h).bins[idx];
+            self.give_back(h, idx, bin.count.load(Ordering::Relaxed));
+            let p = bin.pool.load(Ordering::Relaxed);
+            if p.is_null() {
+                return null_mut();
+            }
+            bin.pool.store(null_mut(), Ordering::Relaxed);
+            (*p).current.set(false);
+            if pool::ref_count(p) == 0 {
+                return p;
+            }
+            if !(*p).freeblock.get().is_null() {
+                (*h).heap.link_front(idx, p);
+            }
+            null_mut()
+        }
+    }
+
+    /// # Safety
+    /// As for [`alloc`](Self::alloc).
+    #[inline(never)]
+    unsafe fn alloc_raw(&self, h: *mut ThreadHeap, layout: Layout) -> *mut u8 {
+        let b = raw::alloc(layout);
+        if !b.is_null() {
+            // SAFETY: `h` is ours.
+            unsafe {
+                bump(&(*h).raw_allocs, 1);
+                bump(&(*h).raw_bytes, layout.size());
+                bump(&(*h).requested, layout.size());
+            }
+        }
+        b
+    }
+
+    /// Frees with heap `h`: onto the heap's list for the class if `h` owns
+    /// the block's pool (giving the list back to the pools down to half its limit first
+    /// if it is full), else into the outbox for the pool's owner.
+    ///
+    /// # Safety
+    /// `h` must be the calling thread's heap of this core; `ptr` a live
+    /// block of this core with `layout`.
+    #[inline]
+    pub(crate) unsafe fn dealloc(&self, h: *mut ThreadHeap, ptr: *mut u8, layout: Layout) {
+        // SAFETY: caller's contract; a live block keeps its pool and the
+        // pool's owner heap alive and unchanged.
+        unsafe {
+            if self.dealloc_fast(h, ptr, layout) {
+                return;
+            }
+            if self
+                .classes
+                .class_of(layout.size(), layout.align())
+                .is_none()
+            {
+                return self.dealloc_raw(h, ptr, layout);
+            }
+            let p = pool_of(ptr, &self.g);
+            let owner = (*p).owner.load(Ordering::Relaxed).cast::<ThreadHeap>();
+            if owner != h {
+                bump(&(*h).requested, layout.size().wrapping_neg());
+                return self.free_remote(h, owner, ptr);
+            }
+            // The list is full: give it back down to half its limit, then
+            // list the block.
+            let idx = pool::szidx(p);
+            debug_assert_eq!(
+                Some(idx),
+                self.classes.class_of(layout.size(), layout.align())
+            );
+            let bin = &(*h).bins[idx];
+            self.give_back(h, idx, bin.count.load(Ordering::Relaxed) - bin.limit / 2);
+            let done = self.dealloc_fast(h, ptr, layout);
+            debug_assert!(done);
+        }
+    }
+
+    /// # Safety
+    /// As for [`dealloc`](Self::dealloc), for a block the raw allocator served.
+    #[inline(never)]
+    unsafe fn dealloc_raw(&self, h: *mut ThreadHeap, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `h` is ours; the block is a live raw block.
+        unsafe {
+            bump(&(*h).requested, layout.size().wrapping_neg());
+            bump(&(*h).raw_allocs, usize::MAX);
+            bump(&(*h).raw_bytes, layout.size().wrapping_neg());
+            raw::dealloc(ptr);
+        }
+    }
+
+    /// Puts a block of heap `owner`'s pool into `h`'s outbox for `owner`,
+    /// posting the batch when it is full or `owner` has exited.
+    ///
+    /// # Safety
+    /// `h` is the calling thread's heap; `ptr` a live block, now owned by
+    /// the caller, of a pool of heap `owner` (not `h`).
+    #[inline(never)]
+    unsafe fn free_remote(&self, h: *mut ThreadHeap, owner: *mut ThreadHeap, ptr: *mut u8) {
+        // SAFETY: `h` is ours; heaps stay mapped while the core lives; the
+        // block is ours to link.
+        unsafe {
+            let gone = (*owner).state.0.load(Ordering::Relaxed) != OWNED;
+            let k = slot_of(owner);
+            let (evicted, full) = (*h).local.with_mut(|l| {
+                let o = &mut (*l).outboxes[k];
+                let mut evicted = NO_OUTBOX;
+                if o.dest != owner {
+                    evicted = *o;
+                    *o = Outbox {
+                        dest: owner,
+                        ..NO_OUTBOX
+                    };
+                }
+                set_next(ptr, o.head);
+                if o.head.is_null() {
+                    o.tail = ptr;
+                }
+                o.head = ptr;
+                o.count += 1;
+                let mut full = NO_OUTBOX;
+                if o.count >= REMOTE_BATCH || gone {
+                    full = *o;
+                    *o = Outbox {
+                        dest: owner,
+                        ..NO_OUTBOX
+                    };
+                }
+                (evicted, full)
+            });
+            self.post(h, evicted);
+            self.post(h, full);
+        }
+    }
+
+    /// Posts every outbox of `h`.
+    ///
+    /// # Safety
+    /// The caller owns `h`.
+    unsafe fn post_all(&self, h: *mut ThreadHeap) {
+        for k in 0..REMOTE_SLOTS {
+            // SAFETY: `h` is ours; the batch is taken out of the outbox
+            // before it is posted.
+            unsafe {
+                let o = (*h).local.with_mut(|l| {
+                    let o = (*l).outboxes[k];
+                    (*l).outboxes[k] = NO_OUTBOX;
+                    o
+                });
+                self.post(h, o);
+            }
+        }
+    }
+
+    /// Pushes a batch onto its destination's inbound stack with one CAS,
+    /// then collects the destination if its thread has exited.
+    ///
+    /// # Safety
+    /// The caller owns `h` and the batch's blocks (taken out of `h`'s
+    /// outboxes), allocated blocks of pools of `o.dest`.
+    unsafe fn post(&self, h: *mut ThreadHeap, o: Outbox) {
+        if o.count == 0 {
+            return;
+        }
+        // SAFETY: heaps stay mapped while the core lives; the blocks are ours.
+        unsafe {
+            let inbound = &(*o.dest).inbound.0;
+            let mut cur = inbound.load(Ordering::Relaxed);
             loop {
-                ptr.cast::<*mut u8>().write(head);
-                match delayed.compare_exchange_weak(head, ptr, Ordering::Release, Ordering::Relaxed)
-                {
+                set_next(o.tail, cur);
+                // Release: whoever takes the stack sees the links.
+                match inbound.compare_exchange_weak(
+                    cur,
+                    o.head,
+                    Ordering::Release,
+                    Ordering::Relaxed,
+                ) {
                     Ok(_) => break,
-                    Err(now) => head = now,
+                    Err(now) => cur = now,
                 }
             }
+            bump64(&(*h).remote_posted, o.count as u64);
             // Pairs with the fence in `detach` / `collect_abandoned`.
             fence(Ordering::SeqCst);
-            if (*owner).state.load(Ordering::Acquire) == ABANDONED {
-                self.collect_abandoned(owner);
+            if (*o.dest).state.0.load(Ordering::Relaxed) == ABANDONED {
+                self.collect_abandoned(o.dest);
             }
         }
     }
@@ -504,7 +927,21 @@ impl ShardedCore {
         let delta = new_size.wrapping_sub(layout.size());
         // SAFETY: caller's contract.
         unsafe {
-            match ReallocPlan::new(&self.g, layout, new_size) {
+            let mut plan = ReallocPlan::new(&self.g, layout, new_size);
+            // A block shrunk in place would be freed under the new size's
+            // class and so join another class's list: keep lists pure by
+            // moving it unless the class stays the same.
+            if let ReallocPlan::InPlace = plan {
+                if self.classes.class_of(new_size, layout.align())
+                    != self.classes.class_of(layout.size(), layout.align())
+                {
+                    plan = ReallocPlan::Move(Layout::from_size_align_unchecked(
+                        new_size,
+                        layout.align(),
+                    ));
+                }
+            }
+            match plan {
                 ReallocPlan::Invalid => null_mut(),
                 ReallocPlan::InPlace => {
                     bump(&(*h).requested, delta);
@@ -543,8 +980,29 @@ impl ShardedCore {
                 req = req.wrapping_add((*h).requested.load(Ordering::Relaxed));
                 ra = ra.wrapping_add((*h).raw_allocs.load(Ordering::Relaxed));
                 rb = rb.wrapping_add((*h).raw_bytes.load(Ordering::Relaxed));
-                s.extra.remote_frees_pushed += (*h).remote_pushed.load(Ordering::Relaxed);
+                s.extra.remote_frees_pushed += (*h).remote_posted.load(Ordering::Relaxed);
                 s.extra.remote_frees_collected += (*h).remote_collected.load(Ordering::Relaxed);
+                h = (*h).next_all;
+            }
+        }
+        // Blocks on the heaps' lists are free blocks, though their pools
+        // count them in use (so a pool whose only free blocks are listed
+        // counts as full): move them to the available figures.
+        let g = self.g;
+        let mut h = self.heaps.load(Ordering::Acquire);
+        while !h.is_null() {
+            // SAFETY: heaps stay mapped while the core lives; we read only
+            // their atomic fields.
+            unsafe {
+                for idx in 0..g.nclasses() {
+                    let c = &mut s.classes[idx];
+                    let n = ((*h).bins[idx].count.load(Ordering::Relaxed) as usize)
+                        .min(c.blocks_in_use);
+                    c.blocks_in_use -= n;
+                    c.available_blocks += n;
+                    s.bytes.allocated_blocks -= n * c.size;
+                    s.bytes.available_blocks += n * c.size;
+                }
                 h = (*h).next_all;
             }
         }
@@ -560,8 +1018,15 @@ impl ShardedCore {
 
 #[cfg(all(test, loom))]
 impl ShardedCore {
-    /// Each heap's state, delayed-stack length and ring pools' remote words
-    /// (for model failure messages).
+    /// Whether blocks wait on `h`'s inbound stack (a relaxed load, which
+    /// orders nothing: models spin on it without adding synchronisation).
+    pub(crate) fn inbound_pending(&self, h: *mut ThreadHeap) -> bool {
+        // SAFETY: heaps stay mapped while the core lives.
+        unsafe { !(*h).inbound.0.load(Ordering::Relaxed).is_null() }
+    }
+
+    /// Each heap's state, inbound-stack length and ring pools (for model
+    /// failure messages).
     pub(crate) fn describe(&self) -> String {
         let mut out = String::new();
         let mut h = self.heaps.load(Ordering::Acquire);
@@ -569,56 +1034,24 @@ impl ShardedCore {
             // SAFETY: test-only inspection of a quiescent core.
             unsafe {
                 let mut n = 0;
-                let mut b = (*h).delayed.load(Ordering::Acquire);
+                let mut b = (*h).inbound.0.load(Ordering::Acquire);
                 while !b.is_null() {
                     n += 1;
-                    b = b.cast::<*mut u8>().read();
+                    b = next_of(b);
                 }
                 out.push_str(&format!(
-                    "heap {h:p}: state {} delayed {n} npools {}; ring remotes:",
-                    (*h).state.load(Ordering::Relaxed),
-                    (*h).npools
+                    "heap {h:p}: state {} inbound {n} npools {}; ring pools:",
+                    (*h).state.0.load(Ordering::Relaxed),
+                    (*h).local.with(|l| (*l).npools)
                 ));
-                for_each_ring_pool(h, |p| {
-                    out.push_str(&format!(
-                        " {:#x}(rc {})",
-                        (*p).remote.load(Ordering::Relaxed),
-                        (*p).ref_count.load(Ordering::Relaxed)
-                    ))
+                (*h).heap.for_each_ring_pool(|p| {
+                    out.push_str(&format!(" {p:p}(rc {})", pool::ref_count(p)))
                 });
                 out.push('\n');
                 h = (*h).next_all;
             }
         }
         out
-    }
-}
-
-/// Calls `f` on every pool in `h`'s rings; `f` may unlink the pool it is given.
-///
-/// # Safety
-/// The caller owns `h`; `f` may only unlink the pool passed to it.
-unsafe fn for_each_ring_pool(h: *mut ThreadHeap, mut f: impl FnMut(*mut Pool)) {
-    // SAFETY: ring members are live pools of `h`; we count the ring before
-    // walking it so that unlinking the current pool does not derail us.
-    unsafe {
-        for idx in 0..(*h).heap.g.nclasses() {
-            let first = (*h).heap.ring(idx);
-            if first.is_null() {
-                continue;
-            }
-            let (mut n, mut p) = (1, (*first).nextpool);
-            while p != first {
-                n += 1;
-                p = (*p).nextpool;
-            }
-            let mut p = first;
-            for _ in 0..n {
-                let next = (*p).nextpool;
-                f(p);
-                p = next;
-            }
-        }
     }
 }
 
@@ -663,14 +1096,28 @@ mod global {
             unsafe { ShardedCore::detach(self, h) }
         }
 
+        #[inline(never)]
         unsafe fn alloc(&self, h: *mut ThreadHeap, layout: Layout) -> *mut u8 {
             // SAFETY: forwarded contract.
             unsafe { ShardedCore::alloc(self, h, layout) }
         }
 
+        #[inline(never)]
         unsafe fn dealloc(&self, h: *mut ThreadHeap, ptr: *mut u8, layout: Layout) {
             // SAFETY: forwarded contract.
             unsafe { ShardedCore::dealloc(self, h, ptr, layout) }
+        }
+
+        #[inline(always)]
+        unsafe fn alloc_fast(&self, h: *mut ThreadHeap, layout: Layout) -> *mut u8 {
+            // SAFETY: forwarded contract.
+            unsafe { ShardedCore::alloc_fast(self, h, layout) }
+        }
+
+        #[inline(always)]
+        unsafe fn dealloc_fast(&self, h: *mut ThreadHeap, ptr: *mut u8, layout: Layout) -> bool {
+            // SAFETY: forwarded contract.
+            unsafe { ShardedCore::dealloc_fast(self, h, ptr, layout) }
         }
 
         unsafe fn realloc(
@@ -709,6 +1156,14 @@ mod global {
             }
         }
 
+        /// In the child of a `fork()`, before it starts threads: forgets
+        /// the parent's other threads, whose thread pointers the child's
+        /// new threads may reuse (see `thread.rs`). A `pthread_atfork`
+        /// child handler calls this.
+        pub fn forget_other_threads(&self) {
+            self.inner.forget_other_threads();
+        }
+
         /// The geometry this allocator runs.
         pub fn geometry(&self) -> Geometry {
             *self.inner.config()
@@ -716,4 +1171,60 @@ mod global {
     }
 
     crate::thread::delegate_to_registered!(Sharded);
+}
+
+/// Heap state after `fork()` for the heaps of every thread but the forking
+/// one: nobody owns, adopts or collects it again.
+#[cfg(not(loom))]
+const ORPHANED: u32 = 3;
+
+/// Fork (see `fork`). Only arena operations take a lock, so that lock is
+/// all the handlers hold. In the child, every heap but the forking
+/// thread's is *orphaned*: its owner does not exist there, and its pools
+/// and lists, written without a lock, may have been caught mid-update by
+/// the fork (an abandoned heap's too: its owner's last writes are not
+/// ordered before the fork by any lock). The state `ORPHANED` is one no
+/// transition starts from, so the child never allocates from, adopts,
+/// collects or waits for such a heap; blocks of its pools freed in the
+/// child stay on their remote or delayed stacks. What those threads held
+/// is lost to the child, as with glibc's or jemalloc's thread caches.
+#[cfg(not(loom))]
+impl crate::fork::ForkPerThread for ShardedCore {
+    fn lock_all(&self) {
+        // SAFETY: a fork handler; the core outlives the hold.
+        unsafe {
+            self.fork_arenas.hold(core::mem::transmute::<
+                crate::sync::MutexGuard<'_, Arenas>,
+                crate::sync::MutexGuard<'static, Arenas>,
+            >(lock(&self.arenas)))
+        }
+    }
+
+    unsafe fn parent(&self) {
+        // SAFETY: a fork handler.
+        unsafe { self.fork_arenas.release() }
+    }
+
+    unsafe fn child(&self, mine: *mut ()) {
+        // SAFETY: a fork handler; the child has one thread, this one, so
+        // nothing races with the walk. Heaps stay mapped while the core
+        // lives.
+        unsafe {
+            self.fork_arenas.release();
+            let mine = mine.cast::<ThreadHeap>();
+            let (mut live, mut others) = (0, 0);
+            let mut h = self.heaps.load(Ordering::Acquire);
+            while !h.is_null() {
+                if h == mine {
+                    live += 1;
+                } else {
+                    (*h).state.0.store(ORPHANED, Ordering::Relaxed);
+                    others += 1;
+                }
+                h = (*h).next_all;
+            }
+            self.live_heaps.store(live, Ordering::Relaxed);
+            self.abandoned_heaps.store(others, Ordering::Relaxed);
+        }
+    }
 }

@@ -6,8 +6,30 @@
 //!   thread keeps a small table of bindings (allocator → its state for this
 //!   thread) in a `const`-initialised thread-local with no destructor, which
 //!   compiles to plain `#[thread_local]` storage: no lazy registration, no
-//!   allocation, safe inside a `#[global_allocator]`. The first slot is
-//!   checked first; a thread rarely uses more than one such allocator.
+//!   allocation, safe inside a `#[global_allocator]`. Two caches sit in
+//!   front of the table, so that the hot path never searches it:
+//!   - **the fast map** (x86-64 Linux): each allocator's [`Home`] has a
+//!     small direct-mapped table from a thread's *thread pointer* (`%fs:0`,
+//!     which the x86-64 TLS ABI guarantees holds the thread pointer
+//!     itself) to that thread's state. Reading `%fs:0` is one instruction
+//!     that the compiler knows touches nothing else, whereas a Rust
+//!     thread-local in a library crate is compiled as a call to
+//!     `__tls_get_addr` (later relaxed by the linker), which forces the
+//!     caller to save its registers around it. A thread takes a slot when
+//!     it binds, if the slot is free, and clears it when it unbinds (thread
+//!     exit, eviction); a thread whose slot is taken by another live
+//!     thread uses the next cache.
+//!   - **[`LAST`]**: the (allocator, state) pair the thread used last, two
+//!     thread-local words (the only cache where the fast map is not built).
+//!
+//!   The fast paths of [`Registered`] are shaped so that every miss is a
+//!   tail call into an out-of-line function.
+//!
+//!   After `fork()`, the child's only thread is the forking one, but the
+//!   fast maps still hold the slots of the parent's other threads, whose
+//!   thread pointers the child's new threads may reuse:
+//!   [`Registered::forget_other_threads`] (to call in the child, before it
+//!   makes threads) clears them.
 //! * **Knowing when a thread exits, and surviving the allocator.** A
 //!   process-wide pthread key with a destructor (glibc's key destructors
 //!   run after Rust's thread-local destructors, which may still free memory
@@ -27,7 +49,7 @@ use crate::os;
 use crate::stats::Stats;
 
 /// State with a per-thread part.
-pub(crate) trait PerThread: Sized + Sync {
+pub(crate) trait PerThread: Sized + Sync + 'static + crate::fork::ForkPerThread {
     /// What builds the shared state (kept in the allocator value so that
     /// its constructor can be `const`).
     type Config: Copy;
@@ -42,7 +64,8 @@ pub(crate) trait PerThread: Sized + Sync {
     /// `local` must come from `attach` of `self` and not be used afterwards.
     unsafe fn detach(&self, local: *mut Self::Local);
 
-    /// `GlobalAlloc::alloc` on the calling thread's part.
+    /// `GlobalAlloc::alloc` on the calling thread's part, the whole path
+    /// (out of line: the fast paths tail-call it).
     ///
     /// # Safety
     /// `local` must be the calling thread's part of `self`.
@@ -53,6 +76,33 @@ pub(crate) trait PerThread: Sized + Sync {
     /// # Safety
     /// As for `alloc`, and `GlobalAlloc::dealloc`'s contract.
     unsafe fn dealloc(&self, local: *mut Self::Local, ptr: *mut u8, layout: Layout);
+
+    /// The common case of [`alloc`](Self::alloc) only, inlined into every
+    /// caller: a block, or null when the full path must run (which then
+    /// starts over; this must not have changed anything).
+    ///
+    /// # Safety
+    /// As for `alloc`.
+    #[inline(always)]
+    unsafe fn alloc_fast(&self, _local: *mut Self::Local, _layout: Layout) -> *mut u8 {
+        null_mut()
+    }
+
+    /// The common case of [`dealloc`](Self::dealloc) only, inlined into
+    /// every caller: true if the block was freed, false (and nothing
+    /// changed) when the full path must run.
+    ///
+    /// # Safety
+    /// As for `dealloc`.
+    #[inline(always)]
+    unsafe fn dealloc_fast(
+        &self,
+        _local: *mut Self::Local,
+        _ptr: *mut u8,
+        _layout: Layout,
+    ) -> bool {
+        false
+    }
 
     /// `GlobalAlloc::realloc` on the calling thread's part.
     ///
@@ -76,6 +126,123 @@ pub(crate) trait PerThread: Sized + Sync {
 struct Home<T> {
     refs: AtomicUsize,
     value: T,
+    fast: FastMap,
+}
+
+/// Slots of a [`FastMap`] (a power of two).
+const FAST_SLOTS: usize = 64;
+
+/// A thread pointer and that thread's state, in one allocator's fast map.
+#[repr(C, align(16))]
+struct FastSlot {
+    /// The owning thread's thread pointer, or 0 for a free slot.
+    tp: AtomicUsize,
+    /// Its state; read only by the thread whose thread pointer is in `tp`,
+    /// which wrote it, so no ordering is needed.
+    local: AtomicPtr<()>,
+}
+
+/// Thread pointer → the thread's state, direct-mapped (see the module docs).
+struct FastMap {
+    slots: [FastSlot; FAST_SLOTS],
+}
+
+impl FastMap {
+    const fn new() -> FastMap {
+        FastMap {
+            slots: [const {
+                FastSlot {
+                    tp: AtomicUsize::new(0),
+                    local: AtomicPtr::new(null_mut()),
+                }
+            }; FAST_SLOTS],
+        }
+    }
+
+    /// The slot of thread pointer `tp`. Thread pointers of glibc threads
+    /// lie at the top of their stacks, a stack size (megabytes and a guard
+    /// page) apart, so their page numbers differ in the low bits.
+    #[inline(always)]
+    fn slot(&self, tp: usize) -> &FastSlot {
+        let k = (tp >> 12) ^ (tp >> 21);
+        // SAFETY: masked into bounds.
+        unsafe { self.slots.get_unchecked(k & (FAST_SLOTS - 1)) }
+    }
+
+    /// The calling thread's state, if it holds its slot.
+    #[inline(always)]
+    fn get(&self) -> Option<*mut ()> {
+        let tp = thread_pointer()?;
+        let s = self.slot(tp);
+        (s.tp.load(Ordering::Relaxed) == tp).then(|| s.local.load(Ordering::Relaxed))
+    }
+
+    /// Gives the calling thread its slot for `local`, if the slot is free.
+    fn install(&self, local: *mut ()) {
+        let Some(tp) = thread_pointer() else { return };
+        let s = self.slot(tp);
+        if s.tp.load(Ordering::Relaxed) == tp {
+            s.local.store(local, Ordering::Relaxed);
+        } else if s
+            .tp
+            .compare_exchange(0, tp, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+        {
+            // Only this thread reads `local` while `tp` is its own, and it
+            // reads it after this store in program order.
+            s.local.store(local, Ordering::Relaxed);
+        }
+    }
+
+    /// Frees the calling thread's slot, if it holds it.
+    fn remove(&self) {
+        let Some(tp) = thread_pointer() else { return };
+        let s = self.slot(tp);
+        if s.tp.load(Ordering::Relaxed) == tp {
+            s.local.store(null_mut(), Ordering::Relaxed);
+            s.tp.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Frees every slot but the calling thread's (see the module docs on
+    /// `fork()`).
+    fn retain_only_current(&self) {
+        let me = thread_pointer().unwrap_or(0);
+        for s in &self.slots {
+            if s.tp.load(Ordering::Relaxed) != me {
+                s.local.store(null_mut(), Ordering::Relaxed);
+                s.tp.store(0, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Whether this target has a fast map (see the module docs).
+const HAS_FAST_MAP: bool = cfg!(all(target_arch = "x86_64", target_os = "linux", not(miri)));
+
+/// The calling thread's thread pointer: on x86-64 Linux the word at `%fs:0`.
+#[cfg(all(target_arch = "x86_64", target_os = "linux", not(miri)))]
+#[inline(always)]
+fn thread_pointer() -> Option<usize> {
+    let tp: usize;
+    // SAFETY: in every thread of an x86-64 Linux process, `%fs` points at
+    // the thread control block, whose first word the TLS ABI defines as the
+    // thread pointer itself; reading it has no side effects.
+    unsafe {
+        core::arch::asm!(
+            "mov {}, qword ptr fs:[0]",
+            out(reg) tp,
+            options(nostack, preserves_flags, readonly, pure)
+        )
+    };
+    Some(tp)
+}
+
+/// Elsewhere (and under Miri) there is no fast map: [`LAST`] serves.
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux", not(miri))))]
+#[inline(always)]
+fn thread_pointer() -> Option<usize> {
+    None
 }
 
 impl<T> Home<T> {
@@ -90,6 +257,7 @@ impl<T> Home<T> {
         // AcqRel decrement orders every use of the value before its drop.
         unsafe {
             if (*home).refs.fetch_sub(1, Ordering::AcqRel) == 1 {
+                crate::fork::unregister(home as *const ());
                 core::ptr::drop_in_place(home);
                 os::unmap(home.cast(), Self::bytes());
             }
@@ -139,18 +307,29 @@ impl<T: PerThread> Registered<T> {
         if mem.is_null() {
             return null_mut();
         }
-        // SAFETY: fresh, writable, suitably aligned (page-aligned) memory.
+        // SAFETY: fresh, writable, suitably aligned (page-aligned) memory,
+        // which stays there until the last reference is released (which
+        // unregisters it from the fork handlers first).
         unsafe {
             mem.write(Home {
                 refs: AtomicUsize::new(1),
                 value: T::build(self.config),
-            })
+                fast: FastMap::new(),
+            });
+            if !crate::fork::register(&*mem) {
+                Home::release(mem);
+                return null_mut();
+            }
         };
         match self
             .home
             .compare_exchange(null_mut(), mem, Ordering::AcqRel, Ordering::Acquire)
         {
-            Ok(_) => mem,
+            Ok(_) => {
+                // Outside every lock: this may allocate, even through us.
+                crate::fork::install();
+                mem
+            }
             Err(winner) => {
                 // SAFETY: we own `mem` alone: nobody saw it.
                 unsafe { Home::release(mem) };
@@ -159,16 +338,66 @@ impl<T: PerThread> Registered<T> {
         }
     }
 
+    /// The shared state and the calling thread's part of it, if the fast
+    /// map holds them: no search, no call (see the module docs).
+    #[inline(always)]
+    pub(crate) fn cached(&self) -> Option<(&T, *mut T::Local)> {
+        let h = self.home.load(Ordering::Acquire);
+        if h.is_null() {
+            return None;
+        }
+        if !HAS_FAST_MAP {
+            return self.cached_last();
+        }
+        // SAFETY: a non-null home stays live while `self` holds its
+        // reference; a slot holding our thread pointer belongs to a live
+        // binding of ours.
+        unsafe {
+            match (*h).fast.get() {
+                Some(local) => Some((&(*h).value, local.cast())),
+                None => None,
+            }
+        }
+    }
+
+    /// As [`cached`](Self::cached), from the one-entry thread-local cache.
+    #[inline(always)]
+    fn cached_last(&self) -> Option<(&T, *mut T::Local)> {
+        let h = self.home.load(Ordering::Acquire);
+        let (home, local) = LAST.with(Cell::get);
+        if home == h.cast() {
+            // SAFETY: the binding behind the cache holds a reference, so
+            // the home is live. (The cache never holds a null home, so a
+            // home not yet created misses.)
+            return Some((unsafe { &(*h).value }, local.cast()));
+        }
+        None
+    }
+
+    /// Clears the fast-map slots of every thread but the caller: in a
+    /// `fork()` child, before it starts threads (see the module docs).
+    pub(crate) fn forget_other_threads(&self) {
+        if let Some(h) = self.existing_home() {
+            // SAFETY: a non-null home stays live while `self` holds it.
+            unsafe { (*h).fast.retain_only_current() };
+        }
+    }
+
+    fn existing_home(&self) -> Option<*mut Home<T>> {
+        let h = self.home.load(Ordering::Acquire);
+        (!h.is_null()).then_some(h)
+    }
+
     /// The shared state and the calling thread's part of it, attaching the
     /// thread on first use; `None` when out of memory.
     #[inline(always)]
     pub(crate) fn local(&self) -> Option<(&T, *mut T::Local)> {
-        let h = self.home.load(Ordering::Acquire);
-        if !h.is_null() {
-            let first = BINDINGS.with(|b| b[0].get());
-            if first.home == h.cast() {
-                // SAFETY: the binding holds a reference, so the home is live.
-                return Some((unsafe { &(*h).value }, first.local.cast()));
+        if let Some(hit) = self.cached() {
+            return Some(hit);
+        }
+        if HAS_FAST_MAP {
+            if let Some(hit) = self.cached_last() {
+                return Some(hit);
             }
         }
         self.local_slow()
@@ -213,6 +442,9 @@ impl<T: PerThread> Registered<T> {
                 b[i].set(b[i - 1].get());
             }
             b[0].set(bind);
+            LAST.with(|l| l.set((bind.home, bind.local)));
+            // SAFETY: `h` is live (we hold a reference through `self`).
+            unsafe { (*h).fast.install(bind.local) };
             if !evicted.home.is_null() {
                 // SAFETY: a bound slot holds a live home reference and the
                 // thread's part, which nothing uses outside a single call.
@@ -265,14 +497,29 @@ macro_rules! delegate_to_registered {
 pub(crate) use delegate_to_registered;
 
 /// The `GlobalAlloc` and `PoolStats` methods of the allocators built on
-/// `Registered` (they delegate here).
+/// `Registered` (they delegate here). Each is a cache hit inlined into the
+/// caller, or a tail call into its `_slow` twin.
 impl<T: PerThread> Registered<T> {
     /// # Safety
     /// `GlobalAlloc::alloc`'s contract.
     #[inline(always)]
     pub(crate) unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        match self.local() {
+        if let Some((shared, local)) = self.cached() {
             // SAFETY: `local` is the calling thread's part of `shared`.
+            let b = unsafe { shared.alloc_fast(local, layout) };
+            if !b.is_null() {
+                return b;
+            }
+            // SAFETY: as above.
+            return unsafe { shared.alloc(local, layout) };
+        }
+        self.alloc_slow(layout)
+    }
+
+    #[inline(never)]
+    fn alloc_slow(&self, layout: Layout) -> *mut u8 {
+        match self.local() {
+            // SAFETY: as in `alloc`.
             Some((shared, local)) => unsafe { shared.alloc(local, layout) },
             None => null_mut(),
         }
@@ -282,6 +529,23 @@ impl<T: PerThread> Registered<T> {
     /// `GlobalAlloc::dealloc`'s contract.
     #[inline(always)]
     pub(crate) unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if let Some((shared, local)) = self.cached() {
+            // SAFETY: as in `alloc`; the caller passes a live block of ours.
+            unsafe {
+                if shared.dealloc_fast(local, ptr, layout) {
+                    return;
+                }
+                return shared.dealloc(local, ptr, layout);
+            }
+        }
+        // SAFETY: forwarded contract.
+        unsafe { self.dealloc_slow(ptr, layout) }
+    }
+
+    /// # Safety
+    /// `GlobalAlloc::dealloc`'s contract.
+    #[inline(never)]
+    unsafe fn dealloc_slow(&self, ptr: *mut u8, layout: Layout) {
         match self.local() {
             // SAFETY: as in `alloc`; the caller passes a live block of ours.
             Some((shared, local)) => unsafe { shared.dealloc(local, ptr, layout) },
@@ -324,6 +588,7 @@ unsafe fn detach_erased<T: PerThread>(home: *mut (), local: *mut ()) {
     let home = home.cast::<Home<T>>();
     // SAFETY: the binding holds a reference, so the home is live.
     unsafe {
+        (*home).fast.remove();
         (*home).value.detach(local.cast());
         Home::release(home);
     }
@@ -345,8 +610,18 @@ const EMPTY: Binding = Binding {
     detach: no_detach,
 };
 
+/// The home of an empty [`LAST`]: never a real home (homes are
+/// page-aligned mappings) and never null, so no allocator matches it.
+const NO_HOME: *mut () = core::ptr::dangling_mut();
+
 thread_local! {
     static BINDINGS: [Cell<Binding>; 8] = const { [const { Cell::new(EMPTY) }; 8] };
+    /// The one-entry cache in front of [`BINDINGS`]: the home and the
+    /// thread's part of the binding used last, or nulls. Kept apart from
+    /// the table, and free of function pointers, so that reading it is two
+    /// plain thread-local loads (a `fn` field would make the compiler check
+    /// the thread-local's state on every access).
+    static LAST: Cell<(*mut (), *mut ())> = const { Cell::new((NO_HOME, null_mut())) };
 }
 
 /// The process-wide pthread key whose destructor detaches a thread's
@@ -388,6 +663,9 @@ fn arm_exit_hook() {
 }
 
 extern "C" fn on_thread_exit(_: *mut libc::c_void) {
+    // A later call (from a later destructor) finds no binding and attaches
+    // again, re-arming this hook.
+    LAST.with(|l| l.set((NO_HOME, null_mut())));
     BINDINGS.with(|b| {
         for s in b {
             let bind = s.replace(EMPTY);
@@ -398,4 +676,33 @@ extern "C" fn on_thread_exit(_: *mut libc::c_void) {
             }
         }
     });
+}
+
+/// Fork (see `fork`): the shared state's own hooks, given the forking
+/// thread's part of it, found in its bindings (which the child keeps); and
+/// the fast map forgets the parent's other threads.
+impl<T: PerThread> crate::fork::ForkHooks for Home<T> {
+    fn lock_all(&self) {
+        crate::fork::ForkPerThread::lock_all(&self.value)
+    }
+
+    unsafe fn parent(&self) {
+        // SAFETY: forwarded contract.
+        unsafe { crate::fork::ForkPerThread::parent(&self.value) }
+    }
+
+    unsafe fn child(&self) {
+        // The parent's other threads are gone; new threads may reuse their
+        // thread pointers (see the module docs).
+        self.fast.retain_only_current();
+        let me = self as *const Self as *mut ();
+        let mine = BINDINGS.with(|b| {
+            b.iter()
+                .map(Cell::get)
+                .find(|s| s.home == me)
+                .map_or(null_mut(), |s| s.local)
+        });
+        // SAFETY: forwarded contract; `mine` is this thread's part or null.
+        unsafe { crate::fork::ForkPerThread::child(&self.value, mine) }
+    }
 }

@@ -2,6 +2,7 @@
 //! threads, each doing its work in GIL spans (channel operations stay
 //! outside spans, where they take the GIL per allocation), with
 //! cross-thread frees, then the accounting identity.
+//! Also: 50 forks while four threads allocate; no child may hang.
 
 mod support;
 
@@ -35,4 +36,13 @@ fn std_collections_on_four_threads() {
     A.stats().bytes.check().unwrap();
     let gs = A.gil_stats();
     assert!(gs.acquisitions > 0, "{gs:?}");
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "forks: run natively")]
+fn fork_while_threads_allocate() {
+    support::fork::fork_while_threads_allocate(&|f| {
+        let _span = A.hold();
+        f()
+    });
 }

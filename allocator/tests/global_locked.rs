@@ -1,5 +1,6 @@
 //! `Locked` as the program's `#[global_allocator]`: std collections from
 //! four threads, with cross-thread frees, then the accounting identity.
+//! Also: 50 forks while four threads allocate; no child may hang.
 
 mod support;
 
@@ -26,4 +27,10 @@ fn std_collections_on_four_threads() {
     s.bytes.check().unwrap();
     drop(big);
     A.stats().bytes.check().unwrap();
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "forks: run natively")]
+fn fork_while_threads_allocate() {
+    support::fork::fork_while_threads_allocate(&|f| f());
 }

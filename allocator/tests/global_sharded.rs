@@ -1,5 +1,6 @@
 //! `sharded` as the program's `#[global_allocator]`: std collections from
 //! many threads, dropped after the threads that built them exited.
+//! Also: 50 forks while four threads allocate; no child may hang.
 
 mod support;
 
@@ -14,4 +15,10 @@ fn std_collections_from_many_threads() {
     let s = A.stats();
     s.bytes.check().unwrap();
     assert!(s.extra.abandoned_heaps >= 1, "{:?}", s.extra);
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "forks: run natively")]
+fn fork_while_threads_allocate() {
+    support::fork::fork_while_threads_allocate(&|f| f());
 }

@@ -188,3 +188,35 @@ fn one_thread_many_instances() {
         assert_eq!(s.requested_live, 0);
     }
 }
+
+/// After `forget_other_threads` (what a `fork()` child calls), a thread of
+/// the "parent" that is still bound loses its fast-map slot and goes on
+/// through its binding: its blocks stay valid and come back.
+#[test]
+fn forgotten_threads_fall_back_to_their_bindings() {
+    let a: &'static Sharded = Box::leak(Box::new(Sharded::new(Geometry::CLASSIC)));
+    let l = Layout::from_size_align(64, 8).unwrap();
+    let (to_worker, rx) = mpsc::channel::<()>();
+    let (tx, from_worker) = mpsc::channel::<()>();
+    let worker = std::thread::spawn(move || {
+        let mut mine: Vec<_> = (0..100u64).map(|i| alloc_tagged(a, l, tag(1, i))).collect();
+        tx.send(()).unwrap();
+        rx.recv().unwrap();
+        // The slot is gone: these calls find the thread's state through
+        // its binding.
+        mine.extend((100..200u64).map(|i| alloc_tagged(a, l, tag(1, i))));
+        for b in mine {
+            free_checked(a, b);
+        }
+    });
+    from_worker.recv().unwrap();
+    a.forget_other_threads();
+    let b = alloc_tagged(a, l, tag(0, 0));
+    free_checked(a, b);
+    to_worker.send(()).unwrap();
+    worker.join().unwrap();
+    let s = a.stats();
+    s.bytes.check().unwrap();
+    assert_eq!(s.blocks_in_use(), 0, "{s}");
+    assert_eq!(s.requested_live, 0);
+}

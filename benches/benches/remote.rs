@@ -1,8 +1,9 @@
 //! `remote/producer-consumer/<subject>`: one thread allocates 48-byte
 //! blocks and hands them, 256 at a time over a bounded channel, to a
 //! second thread that frees every one: all frees are remote, the case
-//! `sharded`'s atomic remote-free stacks (and mimalloc's, snmalloc's
-//! message queues) exist for. An element is one block, allocated on one
+//! `sharded`'s batched remote frees (outboxes posted to the owner's
+//! inbound stack, like snmalloc's message queues; mimalloc's per-page
+//! remote-free lists) exist for. An element is one block, allocated on one
 //! thread and freed on the other; the time is the wall time from both
 //! threads' release to the consumer's last free (`iter_custom`), channel
 //! traffic included, so compare subjects with each other rather than with

@@ -1,8 +1,10 @@
 //! Side-by-side figures for the allocator issues, in one process:
-//! single-thread alloc+free pairs, the same from N threads, and a
-//! two-thread producer/consumer where every block is freed by the other
-//! thread. Each figure is the median of `--repeat` runs; subjects are
-//! interleaved within each repeat so machine noise hits them alike.
+//! single-thread alloc+free pairs, the same from N threads, random-size
+//! churn over 1000 live blocks, a two-thread producer/consumer where every
+//! block is freed by the other thread, and the single-thread pair with no
+//! GIL span (where `gil` takes the GIL in every call). Each figure is the
+//! median of `--repeat` runs; subjects are interleaved within each repeat
+//! so machine noise hits them alike.
 //!
 //! The subjects and loops are the criterion benches' (`benches` library):
 //! every subject of the harness's table but `null` (a harness floor, not an
@@ -12,7 +14,7 @@
 
 use harness::subjects::{Family, Subject};
 
-use benches::{block, producer_consumer, subjects, threaded_pairs};
+use benches::{block, producer_consumer, subjects, threaded_pairs, Churn, CHURN_SIZES};
 
 /// Block size of every figure.
 const SIZE: usize = 48;
@@ -22,6 +24,25 @@ const SIZE: usize = 48;
 fn pairs(s: &dyn Subject, threads: usize, ops: u64) -> f64 {
     let layout = block(SIZE).unwrap_or_else(|| unreachable!("size is non-zero"));
     threaded_pairs(s, threads, ops, layout).as_nanos() as f64 / ops as f64
+}
+
+/// `ops` replacements of the churn loop on the calling thread (holding a
+/// GIL span for `gil`); ns per replacement (one free and one allocation).
+fn churn(s: &dyn Subject, ops: u64) -> f64 {
+    let _span = benches::span(s);
+    let mut c = Churn::new(s.allocator());
+    let start = std::time::Instant::now();
+    c.run(ops);
+    start.elapsed().as_nanos() as f64 / ops as f64
+}
+
+/// `ops` pairs on the calling thread with no GIL span: `gil` takes the GIL
+/// per call. ns per pair.
+fn pairs_per_call(s: &dyn Subject, ops: u64) -> f64 {
+    let layout = block(SIZE).unwrap_or_else(|| unreachable!("size is non-zero"));
+    let start = std::time::Instant::now();
+    benches::pairs(s.allocator(), layout, ops);
+    start.elapsed().as_nanos() as f64 / ops as f64
 }
 
 /// A producer allocating batches of blocks that a consumer frees: every
@@ -98,11 +119,34 @@ fn main() {
     let mut runs = vec![Vec::new(); subjects.len()];
     for _ in 0..repeat {
         for (i, s) in subjects.iter().enumerate() {
+            runs[i].push(churn(s.as_ref(), ops));
+        }
+    }
+    rows.push((
+        format!(
+            "churn {}-{} B, ns/replacement",
+            CHURN_SIZES.0, CHURN_SIZES.1
+        ),
+        runs.into_iter().map(median).collect(),
+    ));
+    let mut runs = vec![Vec::new(); subjects.len()];
+    for _ in 0..repeat {
+        for (i, s) in subjects.iter().enumerate() {
             runs[i].push(remote(s.as_ref(), ops / 2));
         }
     }
     rows.push((
         "producer/consumer, ns/block".into(),
+        runs.into_iter().map(median).collect(),
+    ));
+    let mut runs = vec![Vec::new(); subjects.len()];
+    for _ in 0..repeat {
+        for (i, s) in subjects.iter().enumerate() {
+            runs[i].push(pairs_per_call(s.as_ref(), ops / 4));
+        }
+    }
+    rows.push((
+        "pairs, no GIL span, ns/pair".into(),
         runs.into_iter().map(median).collect(),
     ));
     print!("{:<34}", "");

@@ -194,6 +194,105 @@ pub fn realloc_growth(a: &dyn GlobalAlloc) {
     unsafe { free_block(a, p, layout) };
 }
 
+/// Live blocks of the [`Churn`] loop.
+pub const CHURN_SLOTS: usize = 1000;
+/// Smallest and largest request of the [`Churn`] loop: pymalloc's pool
+/// range, every class of the classic geometry from 16 bytes up.
+pub const CHURN_SIZES: (usize, usize) = (16, 512);
+/// Entries of the [`Churn`] loop's precomputed (slot, size) plan; the
+/// plan wraps around, so a run of any length replays it.
+const CHURN_PLAN: usize = 1 << 16;
+
+/// Random replacement over [`CHURN_SLOTS`] live blocks of random sizes in
+/// [`CHURN_SIZES`] (8-byte alignment): each step frees the block in a
+/// random slot and allocates a new block of a random size into it, so
+/// pools of every class fill, drain and refill as in a program whose
+/// objects have mixed sizes and lifetimes. Slots and sizes come from a
+/// plan computed once from a fixed seed (xorshift), so the loop times the
+/// allocator, not a random number generator. Creating a `Churn` fills
+/// every slot (untimed); dropping it frees them.
+pub struct Churn<'a> {
+    a: &'a dyn GlobalAlloc,
+    blocks: Vec<*mut u8>,
+    sizes: Vec<usize>,
+    plan: Vec<(u32, u32)>,
+    next: usize,
+}
+
+impl<'a> Churn<'a> {
+    /// Fills [`CHURN_SLOTS`] slots from `a`.
+    pub fn new(a: &'a dyn GlobalAlloc) -> Churn<'a> {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut rand = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let span = (CHURN_SIZES.1 - CHURN_SIZES.0 + 1) as u64;
+        let size = move |r: u64| CHURN_SIZES.0 + (r % span) as usize;
+        let plan: Vec<(u32, u32)> = (0..CHURN_PLAN)
+            .map(|_| {
+                let r = rand();
+                (
+                    ((r >> 32) % CHURN_SLOTS as u64) as u32,
+                    size(r & 0xFFFF_FFFF) as u32,
+                )
+            })
+            .collect();
+        let sizes: Vec<usize> = (0..CHURN_SLOTS).map(|_| size(rand())).collect();
+        let blocks = sizes
+            .iter()
+            // SAFETY: every size is non-zero, at 8-byte alignment.
+            .map(|&n| unsafe { alloc_block(a, layout8(n)) })
+            .collect();
+        Churn {
+            a,
+            blocks,
+            sizes,
+            plan,
+            next: 0,
+        }
+    }
+
+    /// `n` replacements (one free and one allocation each).
+    pub fn run(&mut self, n: u64) {
+        let a = black_box(self.a);
+        for _ in 0..n {
+            let (slot, size) = self.plan[self.next];
+            self.next = (self.next + 1) % CHURN_PLAN;
+            let (slot, size) = (slot as usize, size as usize);
+            // SAFETY: the slot's block is live with its recorded size and
+            // is freed once before the slot gets a new block; sizes are
+            // non-zero.
+            unsafe {
+                free_block(a, self.blocks[slot], layout8(self.sizes[slot]));
+                self.blocks[slot] = alloc_block(a, layout8(size));
+            }
+            self.sizes[slot] = size;
+        }
+    }
+}
+
+impl Drop for Churn<'_> {
+    fn drop(&mut self) {
+        for (&p, &n) in self.blocks.iter().zip(&self.sizes) {
+            // SAFETY: every slot holds a live block of its recorded size.
+            unsafe { free_block(self.a, p, layout8(n)) };
+        }
+    }
+}
+
+/// The layout of an `n`-byte block at 8-byte alignment, `n` in
+/// [`CHURN_SIZES`].
+#[inline(always)]
+fn layout8(n: usize) -> Layout {
+    debug_assert!((CHURN_SIZES.0..=CHURN_SIZES.1).contains(&n));
+    // SAFETY: 8 is a power of two and `n` is at most 512, far below
+    // isize::MAX when rounded up.
+    unsafe { Layout::from_size_align_unchecked(n, 8) }
+}
+
 /// `threads` threads each doing `per_thread` alloc+free pairs of
 /// `layout` on `s`, released together; the wall time from the release to
 /// the last thread's end.

@@ -46,7 +46,7 @@ impl Arenas {
                 let mut p = ao.freepools;
                 while !p.is_null() && freepools.len() <= ao.ntotalpools as usize {
                     freepools.push(p);
-                    p = (*p).nextpool;
+                    p = (*p).nextpool.get();
                 }
                 out.push(ArenaView {
                     index: i,
@@ -177,7 +177,7 @@ impl Arenas {
                     (
                         (*p).ref_count.load(Ordering::Relaxed),
                         (*p).arenaindex,
-                        (*p).in_ring,
+                        (*p).in_ring.get(),
                     )
                 };
                 if rc != 0 || ai != v.index || ring {

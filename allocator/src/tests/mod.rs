@@ -57,12 +57,12 @@ pub(crate) unsafe fn view(p: *mut Pool) -> PoolView {
         PoolView {
             ref_count: (*p).ref_count.load(Ordering::Relaxed) as usize,
             szidx: (*p).szidx.load(Ordering::Relaxed),
-            in_ring: (*p).in_ring,
-            freeblock: (*p).freeblock,
-            nextpool: (*p).nextpool,
-            prevpool: (*p).prevpool,
+            in_ring: (*p).in_ring.get(),
+            freeblock: (*p).freeblock.get(),
+            nextpool: (*p).nextpool.get(),
+            prevpool: (*p).prevpool.get(),
             arenaindex: (*p).arenaindex,
-            nextoffset: (*p).nextoffset as usize,
+            nextoffset: (*p).nextoffset.get() as usize,
         }
     }
 }
@@ -128,7 +128,7 @@ pub(crate) fn check_core(c: &Pymalloc) -> Result<(), String> {
     let g = *c.geometry();
     let mut ringed = HashSet::new();
     for idx in 0..g.nclasses() {
-        let head = c.heap.ring(idx);
+        let head = c.heap.ring_head(idx);
         if head.is_null() {
             continue;
         }

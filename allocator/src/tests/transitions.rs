@@ -56,7 +56,7 @@ fn pool_goes_used_full_used_empty_and_full_pools_return_to_the_front() {
     // used: the first block links a fresh pool at the head of its ring.
     let first = alloc(&mut c, l);
     let p1 = pool_of(first, &g);
-    assert_eq!(c.heap.ring(idx), p1);
+    assert_eq!(c.heap.ring_head(idx), p1);
     let v = pool(p1);
     assert!(v.in_ring && v.ref_count == 1);
     assert_eq!(c.stats().pools_used, 1);
@@ -70,7 +70,7 @@ fn pool_goes_used_full_used_empty_and_full_pools_return_to_the_front() {
     }
     let v = pool(p1);
     assert!(!v.in_ring && v.freeblock.is_null() && v.ref_count == n);
-    assert!(c.heap.ring(idx).is_null());
+    assert!(c.heap.ring_head(idx).is_null());
     let s = c.stats();
     assert_eq!(
         (s.pools_full, s.classes[idx].full_pools, s.pools_used),
@@ -81,13 +81,13 @@ fn pool_goes_used_full_used_empty_and_full_pools_return_to_the_front() {
     let in_p2 = [alloc(&mut c, l), alloc(&mut c, l)];
     let p2 = pool_of(in_p2[0], &g);
     assert_ne!(p1, p2);
-    assert_eq!(c.heap.ring(idx), p2);
+    assert_eq!(c.heap.ring_head(idx), p2);
 
     // full -> used: p1 goes to the FRONT, ahead of p2.
     let back = in_p1.swap_remove(n / 2);
     free(&mut c, back, l);
     assert_eq!(
-        c.heap.ring(idx),
+        c.heap.ring_head(idx),
         p1,
         "a pool that was full goes to the front"
     );
@@ -97,7 +97,7 @@ fn pool_goes_used_full_used_empty_and_full_pools_return_to_the_front() {
     let again = alloc(&mut c, l);
     assert_eq!(again, back);
     in_p1.push(again);
-    assert_eq!(c.heap.ring(idx), p2, "full again, p1 left the ring");
+    assert_eq!(c.heap.ring_head(idx), p2, "full again, p1 left the ring");
 
     // used -> empty: p2 goes to its arena's freepools.
     let a = arena_of(in_p2[0], &g);
@@ -107,7 +107,7 @@ fn pool_goes_used_full_used_empty_and_full_pools_return_to_the_front() {
     }
     let v = pool(p2);
     assert!(!v.in_ring && v.ref_count == 0);
-    assert!(c.heap.ring(idx).is_null());
+    assert!(c.heap.ring_head(idx).is_null());
     assert_eq!(c.arenas.nfreepools_of(a), before + 1);
     let arena = c.arenas.views().into_iter().find(|v| v.index == a).unwrap();
     assert_eq!(
@@ -277,7 +277,7 @@ fn a_pool_whose_only_block_is_freed_goes_straight_from_full_to_empty() {
     let idx = g.class_of(500, 16).unwrap();
     let b = alloc(&mut c, l);
     let p: *mut Pool = pool_of(b, &g);
-    assert!(c.heap.ring(idx).is_null());
+    assert!(c.heap.ring_head(idx).is_null());
     assert_eq!(c.stats().pools_full, 1);
     free(&mut c, b, l);
     let v = pool(p);

@@ -8,6 +8,7 @@
 #![allow(dead_code)] // each test binary uses part of this module
 
 pub mod collections;
+pub mod fork;
 pub mod stress;
 
 use std::alloc::Layout;

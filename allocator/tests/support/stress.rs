@@ -116,3 +116,73 @@ pub fn stress(
         }
     }
 }
+
+/// `threads` threads each do `ops` operations over a window of live blocks
+/// with a quarter of the frees handed to the next thread, then free
+/// everything and stay alive, idle. With all of them idle, `idle` runs on
+/// the calling thread; then each thread makes one more call (an
+/// allocation and its free); then `inspect` runs, and its result is
+/// returned once the threads have exited.
+pub fn stress_then_idle<R>(
+    a: &'static (dyn GlobalAlloc + Sync),
+    threads: usize,
+    ops: u64,
+    idle: &(dyn Fn() + Sync),
+    inspect: &(dyn Fn() -> R + Sync),
+) -> R {
+    use std::sync::Barrier;
+    let worked = Barrier::new(threads + 1);
+    let called = Barrier::new(threads + 1);
+    let inspected = Barrier::new(threads + 1);
+    let (txs, rxs): (Vec<_>, Vec<_>) = (0..threads).map(|_| mpsc::channel::<Tagged>()).unzip();
+    std::thread::scope(|s| {
+        for (t, rx) in rxs.into_iter().enumerate() {
+            let tx = txs[(t + 1) % threads].clone();
+            let (worked, called, inspected) = (&worked, &called, &inspected);
+            s.spawn(move || {
+                let mut rng = SmallRng::seed_from_u64(0x1D1E + t as u64);
+                let mut live: Vec<Tagged> = Vec::with_capacity(256);
+                for seq in 0..ops {
+                    while let Ok(b) = rx.try_recv() {
+                        free_checked(a, b);
+                    }
+                    if live.len() < 200 && rng.random_bool(0.55) || live.is_empty() {
+                        let l = Layout::from_size_align(rng.random_range(1..=600), 8).unwrap();
+                        live.push(alloc_tagged(a, l, super::tag(t, seq)));
+                    } else {
+                        let b = live.swap_remove(rng.random_range(0..live.len()));
+                        if rng.random_range(0..4) == 0 {
+                            tx.send(b).expect("receiver alive");
+                        } else {
+                            free_checked(a, b);
+                        }
+                    }
+                }
+                for b in live {
+                    free_checked(a, b);
+                }
+                drop(tx);
+                // Every sender is gone once all threads got here.
+                worked.wait();
+                for b in rx.try_iter() {
+                    free_checked(a, b);
+                }
+                worked.wait();
+                called.wait();
+                let b = alloc_tagged(a, Layout::from_size_align(48, 8).unwrap(), 1);
+                free_checked(a, b);
+                inspected.wait();
+                inspected.wait();
+            });
+        }
+        drop(txs);
+        worked.wait();
+        worked.wait();
+        idle();
+        called.wait();
+        inspected.wait();
+        let r = inspect();
+        inspected.wait();
+        r
+    })
+}
