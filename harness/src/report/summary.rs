@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::results::{Cell, CellMetrics, Outcome, RunResults};
+use crate::results::{Cell, CellKind, CellMetrics, Outcome, RunResults};
 use crate::stats;
 
 /// The relative difference "best" must exceed over the runner-up, on top
@@ -71,7 +71,8 @@ pub fn render(results: &RunResults) -> String {
     let mut rows: Vec<Vec<String>> = Vec::new();
     let mut oversubscribed = false;
     let mut any_load = false;
-    for c in &results.cells {
+    let synthetic = |c: &&Cell| c.kind == CellKind::Synthetic;
+    for c in results.cells.iter().filter(synthetic) {
         let mut row = vec![c.workload.clone(), c.subject.clone()];
         let over = cores > 0 && c.threads > cores;
         oversubscribed |= over;
@@ -127,7 +128,18 @@ pub fn render(results: &RunResults) -> String {
         rows.push(row);
     }
 
-    let mut out = table(&header, &rows);
+    let mut out = if rows.is_empty() {
+        String::new()
+    } else {
+        table(&header, &rows)
+    };
+    let programs = program_table(results, &best, &mut oversubscribed, &mut any_load);
+    if !programs.is_empty() {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(&programs);
+    }
     let n = results.repeats;
     let _ = writeln!(
         out,
@@ -183,6 +195,92 @@ pub fn render(results: &RunResults) -> String {
         }
     }
     out
+}
+
+/// Application and program cells: their own unit of work per second.
+fn program_table(
+    results: &RunResults,
+    best: &[String],
+    oversubscribed: &mut bool,
+    any_load: &mut bool,
+) -> String {
+    let cores = results.environment.logical_cores;
+    let header = [
+        "program", "subject", "thr", "rate", "±%", "time", "peak RSS", "status",
+    ];
+    let mut rows = Vec::new();
+    for c in results
+        .cells
+        .iter()
+        .filter(|c| c.kind != CellKind::Synthetic)
+    {
+        let over = cores > 0 && c.threads > cores;
+        *oversubscribed |= over;
+        let mut row = vec![
+            c.workload.clone(),
+            c.subject.clone(),
+            format!("{}{}", c.threads, if over { "*" } else { "" }),
+        ];
+        match &c.outcome {
+            Outcome::Ok(m) => {
+                let unit = m
+                    .runs
+                    .first()
+                    .and_then(|r| r.unit.clone())
+                    .unwrap_or_else(|| "ops".into());
+                row.push(format!("{} {unit}/s", si(m.ops_per_sec.median)));
+                row.push(if m.ops_per_sec.n > 1 {
+                    format!("{:.0}", 50.0 * stats::relative_spread(&m.ops_per_sec))
+                } else {
+                    "-".into()
+                });
+                let secs: Vec<f64> = m.runs.iter().map(|r| r.duration_s).collect();
+                row.push(format!("{:.3} s", stats::median(&secs).unwrap_or(0.0)));
+                row.push(bytes(m.peak_rss_bytes.median as u64));
+                let mut status = vec!["ok"];
+                if best.contains(&c.key()) {
+                    status.push("best");
+                }
+                if m.runs.iter().any(|r| r.load.high()) {
+                    status.push("load");
+                    *any_load = true;
+                }
+                row.push(status.join(" "));
+            }
+            Outcome::Failed(f) => {
+                row.extend(vec!["-".to_string(); 4]);
+                row.push(format!("FAILED ({})", kind_name(f.kind)));
+            }
+        }
+        rows.push(row);
+    }
+    if rows.is_empty() {
+        String::new()
+    } else {
+        table(&header, &rows)
+    }
+}
+
+/// A rate with an SI prefix, three significant figures.
+fn si(v: f64) -> String {
+    let (div, p) = if v >= 1e9 {
+        (1e9, "G")
+    } else if v >= 1e6 {
+        (1e6, "M")
+    } else if v >= 1e3 {
+        (1e3, "k")
+    } else {
+        (1.0, "")
+    };
+    let x = v / div;
+    let digits = if x >= 100.0 {
+        0
+    } else if x >= 10.0 {
+        1
+    } else {
+        2
+    };
+    format!("{x:.digits$}{p}")
 }
 
 /// Local frees' p99, or remote frees' when a workload frees only remotely
@@ -249,7 +347,7 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     }
     let numeric = |i: usize| {
         let h = header[i];
-        !matches!(h, "workload" | "subject" | "sweep" | "status")
+        !matches!(h, "workload" | "program" | "subject" | "sweep" | "status")
     };
     let mut out = String::new();
     let line = |out: &mut String, cells: &mut dyn Iterator<Item = String>| {
@@ -403,6 +501,28 @@ mod tests {
             cell("b", 1, ok(&[48e6, 38e6, 58e6])),
         ]);
         assert!(best_cells(&close).is_empty());
+    }
+
+    #[test]
+    fn programs_get_their_own_table_with_their_unit() {
+        let mut app = cell("sharded", 2, ok(&[1500.0, 1400.0, 1600.0]));
+        app.kind = CellKind::App;
+        app.workload = "binary-trees".into();
+        if let Outcome::Ok(m) = &mut app.outcome {
+            for r in &mut m.runs {
+                r.unit = Some("trees".into());
+                r.duration_s = 0.5;
+            }
+        }
+        let r = results(vec![cell("null", 1, ok(&[100e6])), app]);
+        let s = render(&r);
+        let line = s.lines().find(|l| l.starts_with("binary-trees")).unwrap();
+        assert!(
+            line.contains("1.50k trees/s") && line.contains("0.500 s"),
+            "{s}"
+        );
+        assert!(s.contains("program") && s.contains("rate"), "{s}");
+        assert_eq!(si(2_345_000.0), "2.35M");
     }
 
     #[test]
