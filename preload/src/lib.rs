@@ -15,11 +15,11 @@
 //!
 //! Nothing here allocates through Rust's global allocator on the way to a
 //! block, nothing unwinds across the C ABI (an `extern "C"` function that
-//! panics aborts), and broken invariants abort with a message. Blocks of
-//! the `classic` geometry are 8-byte aligned, as pymalloc's were on 64-bit
-//! before CPython 3.8; C promises 16 for requests of 16 bytes or more, so
-//! a program that stores 16-byte-aligned types in small blocks wants
-//! `POOLBENCH_GEOMETRY=modern`.
+//! panics aborts), and broken invariants abort with a message. The default
+//! geometry is `modern` (CPython 3.8+: 16-byte classes), because C promises
+//! 16-byte alignment for requests of 16 bytes or more; blocks of the
+//! `classic` geometry are 8-byte aligned, as pymalloc's were on 64-bit
+//! before CPython 3.8 (`POOLBENCH_GEOMETRY=classic` asks for them).
 
 use core::ffi::{c_int, c_void};
 

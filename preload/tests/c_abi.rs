@@ -58,7 +58,7 @@ fn stats_at_exit_name_the_allocator() {
         assert!(r.ok(), "{a}: {r:?}");
         assert!(
             r.stderr
-                .contains(&format!("allocator {a}, geometry classic"))
+                .contains(&format!("allocator {a}, geometry modern"))
                 && r.stderr.contains("bytes mapped (arenas)")
                 && r.stderr.contains("# arenas allocated total"),
             "{a}: {}",
