@@ -181,16 +181,26 @@ struct Cache {
     end: usize,
 }
 
-impl Drop for Cache {
-    /// A thread's blocks go back to the depots when it exits.
+/// Registered (on a thread's first refill) to give the thread's blocks back
+/// to the depots when it exits. It is apart from [`Cache`] so that the cache
+/// itself has no destructor: a thread-local without one is a plain access,
+/// with no "is the destructor registered yet" check on every call.
+struct FlushAtExit;
+
+impl Drop for FlushAtExit {
     fn drop(&mut self) {
-        for class in 0..CLASSES {
-            let s = &self.stacks[class];
-            for batch in s.blocks[..s.len].chunks(BATCH) {
-                // SAFETY: every block on this thread's stacks is free.
-                unsafe { deposit(class, batch) };
+        let _ = CACHE.try_with(|c| {
+            // SAFETY: the thread is exiting; no allocator call of it runs.
+            let cache = unsafe { &mut *c.get() };
+            for class in 0..CLASSES {
+                let s = &mut cache.stacks[class];
+                for batch in s.blocks[..s.len].chunks(BATCH) {
+                    // SAFETY: every block on this thread's stacks is free.
+                    unsafe { deposit(class, batch) };
+                }
+                s.len = 0;
             }
-        }
+        });
     }
 }
 
@@ -198,12 +208,15 @@ thread_local! {
     static CACHE: UnsafeCell<Cache> = const {
         UnsafeCell::new(Cache { stacks: [EMPTY; CLASSES], bump: 0, end: 0 })
     };
+    static FLUSH: FlushAtExit = const { FlushAtExit };
 }
 
-/// The calling thread's cache, as an owner token for chunk headers.
+/// The calling thread's cache. Its address is also the owner token chunk
+/// headers carry. (The cache has no destructor, so this is a plain
+/// thread-local access.)
 #[inline(always)]
-fn owner_token(c: &UnsafeCell<Cache>) -> usize {
-    c as *const UnsafeCell<Cache> as usize
+fn cache() -> *mut Cache {
+    CACHE.with(UnsafeCell::get)
 }
 
 /// The floor allocator (see the module docs). There is one, [`NULL`]:
@@ -314,6 +327,8 @@ impl NullAlloc {
     /// owned by `owner`.
     #[cold]
     fn refill(&self, cache: &mut Cache, class: usize, owner: usize) -> *mut u8 {
+        // Registers the flush at thread exit (once; then a no-op).
+        let _ = FLUSH.try_with(|_| ());
         if let Some(p) = withdraw(class, &mut cache.stacks[class]) {
             return p;
         }
@@ -361,18 +376,16 @@ unsafe impl GlobalAlloc for NullAlloc {
         let Some(class) = class_of(layout) else {
             return ptr::null_mut();
         };
-        CACHE.with(|c| {
-            let owner = owner_token(c);
-            // SAFETY: the cache is this thread's; nothing else borrows it
-            // while this call runs (no allocation happens inside).
-            let cache = unsafe { &mut *c.get() };
-            let s = &mut cache.stacks[class];
-            if s.len == 0 {
-                return self.refill(cache, class, owner);
-            }
-            s.len -= 1;
-            s.blocks[s.len]
-        })
+        let c = cache();
+        // SAFETY: the cache is this thread's; nothing else borrows it
+        // while this call runs (no allocation happens inside).
+        let cache = unsafe { &mut *c };
+        let s = &mut cache.stacks[class];
+        if s.len == 0 {
+            return self.refill(cache, class, c as usize);
+        }
+        s.len -= 1;
+        s.blocks[s.len]
     }
 
     #[inline]
@@ -380,28 +393,27 @@ unsafe impl GlobalAlloc for NullAlloc {
         let Some(class) = class_of(layout) else {
             return;
         };
-        let _ = CACHE.try_with(|c| {
-            if block_of(class).0 <= LARGE {
-                // SAFETY: a block of this size was carved from a chunk,
-                // whose first word names its owner.
-                let owner = unsafe { ((ptr as usize & !(CHUNK - 1)) as *const usize).read() };
-                if owner != owner_token(c) {
-                    // Another thread's block goes back through the depot
-                    // (see the module docs).
-                    // SAFETY: a free block of `class`, ours to give.
-                    unsafe { deposit(class, &[ptr]) };
-                    return;
-                }
+        let c = cache();
+        if block_of(class).0 <= LARGE {
+            // SAFETY: a block of this size was carved from a chunk, whose
+            // first word names its owner.
+            let owner = unsafe { ((ptr as usize & !(CHUNK - 1)) as *const usize).read() };
+            if owner != c as usize {
+                // Another thread's block goes back through the depot (see
+                // the module docs).
+                // SAFETY: a free block of `class`, ours to give.
+                unsafe { deposit(class, &[ptr]) };
+                return;
             }
-            // SAFETY: as in `alloc`.
-            let cache = unsafe { &mut *c.get() };
-            if cache.stacks[class].len == STACK {
-                Self::spill(cache, class);
-            }
-            let s = &mut cache.stacks[class];
-            s.blocks[s.len] = ptr;
-            s.len += 1;
-        });
+        }
+        // SAFETY: as in `alloc`.
+        let cache = unsafe { &mut *c };
+        if cache.stacks[class].len == STACK {
+            Self::spill(cache, class);
+        }
+        let s = &mut cache.stacks[class];
+        s.blocks[s.len] = ptr;
+        s.len += 1;
     }
 }
 
