@@ -495,8 +495,10 @@ impl ShardedCore {
         }
     }
 
-    /// Frees every block on `h`'s inbound stack into its pool.
-    /// `abandoned`: `h` is being worked on by a collector.
+    /// Takes every block of `h`'s inbound stack back: onto the heap's list
+    /// for its class while that has room, else into its pool.
+    /// `abandoned`: `h` is being worked on by a collector, which gives
+    /// every block to its pool.
     ///
     /// # Safety
     /// The caller owns `h` (as its thread or as its collector).
@@ -517,8 +519,22 @@ impl ShardedCore {
                 let next = next_of(b);
                 let p = pool_of(b, &self.g);
                 debug_assert_eq!((*p).owner.load(Ordering::Relaxed), h.cast());
-                (*h).heap.free(p, b, &mut src);
                 n += 1;
+                // The owner lists the block for reuse: it still counts in
+                // its pool, so no pool header is written. A collector gives
+                // it back to its pool, which may then go to its arena.
+                if !abandoned {
+                    let bin = (*h).bins.get_unchecked(pool::szidx(p));
+                    let c = bin.count.load(Ordering::Relaxed);
+                    if c < bin.limit {
+                        set_next(b, bin.free.get());
+                        bin.free.set(b);
+                        bin.count.store(c + 1, Ordering::Relaxed);
+                        b = next;
+                        continue;
+                    }
+                }
+                (*h).heap.free(p, b, &mut src);
                 b = next;
             }
             bump64(&(*h).remote_collected, n);
@@ -667,10 +683,12 @@ impl ShardedCore {
                     (*p).current.set(false);
                     bin.pool.store(null_mut(), Ordering::Relaxed);
                 }
-                if (*h).heap.ring(idx).is_null()
-                    && !(*h).inbound.0.load(Ordering::Relaxed).is_null()
-                {
+                // What other threads freed comes back onto the lists.
+                if !(*h).inbound.0.load(Ordering::Relaxed).is_null() {
                     self.drain_inbound(h, false);
+                    if !bin.free.get().is_null() {
+                        return true;
+                    }
                 }
                 p = (*h).heap.ring(idx);
                 if p.is_null() {
@@ -768,31 +786,24 @@ impl ShardedCore {
         // SAFETY: caller's contract; a live block keeps its pool and the
         // pool's owner heap alive and unchanged.
         unsafe {
-            if self.dealloc_fast(h, ptr, layout) {
-                return;
-            }
-            if self
-                .classes
-                .class_of(layout.size(), layout.align())
-                .is_none()
-            {
+            // The fast path's cases again, without trying it first: the
+            // caller usually just did.
+            let Some(idx) = self.classes.class_of(layout.size(), layout.align()) else {
                 return self.dealloc_raw(h, ptr, layout);
-            }
+            };
             let p = pool_of(ptr, &self.g);
             let owner = (*p).owner.load(Ordering::Relaxed).cast::<ThreadHeap>();
             if owner != h {
                 bump(&(*h).requested, layout.size().wrapping_neg());
                 return self.free_remote(h, owner, ptr);
             }
-            // The list is full: give it back down to half its limit, then
-            // list the block.
-            let idx = pool::szidx(p);
-            debug_assert_eq!(
-                Some(idx),
-                self.classes.class_of(layout.size(), layout.align())
-            );
-            let bin = &(*h).bins[idx];
-            self.give_back(h, idx, bin.count.load(Ordering::Relaxed) - bin.limit / 2);
+            debug_assert_eq!(idx, pool::szidx(p));
+            let bin = (*h).bins.get_unchecked(idx);
+            let n = bin.count.load(Ordering::Relaxed);
+            if n >= bin.limit {
+                // The list is full: give it back down to half its limit.
+                self.give_back(h, idx, n - bin.limit / 2);
+            }
             let done = self.dealloc_fast(h, ptr, layout);
             debug_assert!(done);
         }
@@ -822,10 +833,49 @@ impl ShardedCore {
         // SAFETY: `h` is ours; heaps stay mapped while the core lives; the
         // block is ours to link.
         unsafe {
-            let gone = (*owner).state.0.load(Ordering::Relaxed) != OWNED;
             let k = slot_of(owner);
+            // The common case: the slot gathers for `owner` and has room.
+            let linked = (*h).local.with_mut(|l| {
+                let o = (*l).outboxes.get_unchecked_mut(k);
+                if o.dest != owner || o.count + 1 >= REMOTE_BATCH {
+                    return false;
+                }
+                set_next(ptr, o.head);
+                if o.head.is_null() {
+                    o.tail = ptr;
+                }
+                o.head = ptr;
+                o.count += 1;
+                true
+            });
+            if linked && (*owner).state.0.load(Ordering::Relaxed) == OWNED {
+                return;
+            }
+            self.free_remote_slow(h, owner, ptr, k, linked);
+        }
+    }
+
+    /// The rest of [`free_remote`](Self::free_remote): the slot holds
+    /// another destination (post that batch first), or the batch is full,
+    /// or `owner` has exited (post now, so the block does not wait).
+    ///
+    /// # Safety
+    /// As for `free_remote`; `k` is `owner`'s slot, and `linked` says
+    /// whether `ptr` is in it already.
+    #[inline(never)]
+    unsafe fn free_remote_slow(
+        &self,
+        h: *mut ThreadHeap,
+        owner: *mut ThreadHeap,
+        ptr: *mut u8,
+        k: usize,
+        linked: bool,
+    ) {
+        // SAFETY: as in `free_remote`.
+        unsafe {
+            let gone = (*owner).state.0.load(Ordering::Relaxed) != OWNED;
             let (evicted, full) = (*h).local.with_mut(|l| {
-                let o = &mut (*l).outboxes[k];
+                let o = (*l).outboxes.get_unchecked_mut(k);
                 let mut evicted = NO_OUTBOX;
                 if o.dest != owner {
                     evicted = *o;
@@ -834,19 +884,23 @@ impl ShardedCore {
                         ..NO_OUTBOX
                     };
                 }
-                set_next(ptr, o.head);
-                if o.head.is_null() {
-                    o.tail = ptr;
+                if !linked {
+                    set_next(ptr, o.head);
+                    if o.head.is_null() {
+                        o.tail = ptr;
+                    }
+                    o.head = ptr;
+                    o.count += 1;
                 }
-                o.head = ptr;
-                o.count += 1;
                 let mut full = NO_OUTBOX;
                 if o.count >= REMOTE_BATCH || gone {
-                    full = *o;
-                    *o = Outbox {
-                        dest: owner,
-                        ..NO_OUTBOX
-                    };
+                    full = core::mem::replace(
+                        o,
+                        Outbox {
+                            dest: owner,
+                            ..NO_OUTBOX
+                        },
+                    );
                 }
                 (evicted, full)
             });
