@@ -52,7 +52,7 @@
 //! snmalloc's message passing: one atomic operation per batch instead of
 //! one per block, and no cache line of the owner's pools written by other
 //! threads. The owner takes its whole inbound stack with one swap when a
-//! class's ring runs empty, before taking a new pool, and frees each block
+//! class's list and ring run empty, before taking a new pool, and frees each block
 //! locally: a pool that was full rejoins the front of its ring. A block in
 //! an outbox or on an inbound stack is still counted in its pool's
 //! `ref_count`, so a pool can never be returned to its arena while a block
