@@ -47,6 +47,7 @@ pub mod locked;
 #[cfg(all(test, loom))]
 mod loom_models;
 mod os;
+mod per_thread;
 mod pool;
 mod pymalloc;
 pub mod sharded;

@@ -113,6 +113,7 @@ use crate::arena::Arenas;
 use crate::geometry::{Geometry, SizeClasses, MAX_CLASSES};
 use crate::heap::{Heap, PoolSource};
 use crate::os::{self, raw};
+use crate::per_thread::PerThread;
 use crate::pool::{self, next_of, pool_of, set_next, Pool};
 use crate::pymalloc::{copy_for_realloc, ReallocPlan};
 use crate::stats::Stats;
@@ -359,145 +360,6 @@ impl ShardedCore {
         }
     }
 
-    /// Gives the calling thread a heap: an abandoned one if any (adopting
-    /// its pools), else a new one. Null when out of memory.
-    pub(crate) fn attach(&self) -> *mut ThreadHeap {
-        let mut h = self.heaps.load(Ordering::Acquire);
-        while !h.is_null() {
-            // SAFETY: heaps in the list stay mapped while the core lives.
-            unsafe {
-                // Acquire: the previous owner's or collector's writes to the
-                // heap's plain state happen before ours.
-                if (*h).state.0.load(Ordering::Relaxed) == ABANDONED
-                    && (*h)
-                        .state
-                        .0
-                        .compare_exchange(ABANDONED, OWNED, Ordering::Acquire, Ordering::Relaxed)
-                        .is_ok()
-                {
-                    self.abandoned_heaps.fetch_sub(1, Ordering::Relaxed);
-                    self.live_heaps.fetch_add(1, Ordering::Relaxed);
-                    let n = (*h).local.with(|l| (*l).npools);
-                    self.pools_adopted.fetch_add(n as u64, Ordering::Relaxed);
-                    // Whatever was freed into it meanwhile comes back.
-                    if !(*h).inbound.0.load(Ordering::Relaxed).is_null() {
-                        self.drain_inbound(h, false);
-                    }
-                    return h;
-                }
-                h = (*h).next_all;
-            }
-        }
-        let mem = os::map(Self::heap_bytes()).cast::<ThreadHeap>();
-        if mem.is_null() {
-            return null_mut();
-        }
-        // SAFETY: fresh page-aligned memory, large enough for a heap.
-        unsafe {
-            mem.write(ThreadHeap {
-                bins: core::array::from_fn(|idx| Bin {
-                    free: UnsafeCell::new(null_mut()),
-                    pool: AtomicPtr::new(null_mut()),
-                    count: AtomicU32::new(0),
-                    limit: if idx < self.g.nclasses() {
-                        (BIN_BYTES / self.g.class_size(idx)).clamp(BIN_BLOCKS.0, BIN_BLOCKS.1)
-                            as u32
-                    } else {
-                        0
-                    },
-                }),
-                heap: Heap::new(self.g),
-                local: UnsafeCell::new(Local {
-                    empty: null_mut(),
-                    nempty: 0,
-                    npools: 0,
-                    outboxes: [NO_OUTBOX; REMOTE_SLOTS],
-                }),
-                requested: AtomicUsize::new(0),
-                raw_allocs: AtomicUsize::new(0),
-                raw_bytes: AtomicUsize::new(0),
-                remote_posted: AtomicU64::new(0),
-                remote_collected: AtomicU64::new(0),
-                inbound: Line(AtomicPtr::new(null_mut())),
-                state: Line(AtomicU32::new(OWNED)),
-                next_all: null_mut(),
-            });
-            let mut head = self.heaps.load(Ordering::Relaxed);
-            loop {
-                (*mem).next_all = head;
-                match self.heaps.compare_exchange_weak(
-                    head,
-                    mem,
-                    Ordering::Release,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => break,
-                    Err(now) => head = now,
-                }
-            }
-        }
-        self.live_heaps.fetch_add(1, Ordering::Relaxed);
-        mem
-    }
-
-    /// Abandons the heap of an exiting thread (see the module docs).
-    ///
-    /// # Safety
-    /// `h` must be the caller's heap from [`attach`](Self::attach), unused
-    /// by the caller afterwards.
-    pub(crate) unsafe fn detach(&self, h: *mut ThreadHeap) {
-        // SAFETY: until the state store below, `h` is ours alone.
-        unsafe {
-            self.post_all(h);
-            if !(*h).inbound.0.load(Ordering::Relaxed).is_null() {
-                self.drain_inbound(h, false);
-            }
-            // Empty pools go back: current pools left empty, any in the
-            // rings, then the cache.
-            let (mut kept, mut n) = (null_mut::<Pool>(), 0);
-            for idx in 0..self.g.nclasses() {
-                let p = self.unbin(h, idx);
-                if !p.is_null() {
-                    (*p).nextpool.set(kept);
-                    kept = p;
-                    n += 1;
-                }
-            }
-            (*h).heap.for_each_ring_pool(|p| {
-                if pool::ref_count(p) == 0 {
-                    (*h).heap.unlink(pool::szidx(p), p);
-                    (*p).nextpool.set(kept);
-                    kept = p;
-                    n += 1;
-                }
-            });
-            let mut cached = (*h).local.with_mut(|l| {
-                let c = (*l).empty;
-                (*l).npools -= n + (*l).nempty;
-                (*l).empty = null_mut();
-                (*l).nempty = 0;
-                c
-            });
-            if !kept.is_null() || !cached.is_null() {
-                let mut arenas = lock(&self.arenas);
-                for list in [&mut kept, &mut cached] {
-                    while !list.is_null() {
-                        let next = (*(*list)).nextpool.get();
-                        arenas.put_pool(*list);
-                        *list = next;
-                    }
-                }
-            }
-            self.live_heaps.fetch_sub(1, Ordering::Relaxed);
-            self.abandoned_heaps.fetch_add(1, Ordering::Relaxed);
-            (*h).state.0.store(ABANDONED, Ordering::Release);
-            fence(Ordering::SeqCst);
-            if !(*h).inbound.0.load(Ordering::Relaxed).is_null() {
-                self.collect_abandoned(h);
-            }
-        }
-    }
-
     /// Frees every block of `h`'s inbound stack into its pool.
     /// `abandoned`: `h` is being worked on by a collector.
     ///
@@ -554,88 +416,6 @@ impl ShardedCore {
                     return;
                 }
             }
-        }
-    }
-
-    /// Allocates with heap `h`.
-    ///
-    /// # Safety
-    /// `h` must be the calling thread's heap of this core.
-    #[inline]
-    pub(crate) unsafe fn alloc(&self, h: *mut ThreadHeap, layout: Layout) -> *mut u8 {
-        // SAFETY: `h` is ours; pools reached through it are ours.
-        unsafe {
-            let b = self.alloc_fast(h, layout);
-            if !b.is_null() {
-                return b;
-            }
-            let Some(idx) = self.classes.class_of(layout.size(), layout.align()) else {
-                return self.alloc_raw(h, layout);
-            };
-            if !self.refill(h, idx) {
-                return null_mut();
-            }
-            self.alloc_fast(h, layout)
-        }
-    }
-
-    /// The common case of [`alloc`](Self::alloc), inlined into every
-    /// caller: a pop from the heap's list for the class (no pool header is
-    /// touched); null (nothing changed) when the list is empty or the
-    /// request is not for a pool.
-    ///
-    /// # Safety
-    /// As for [`alloc`](Self::alloc).
-    #[inline(always)]
-    pub(crate) unsafe fn alloc_fast(&self, h: *mut ThreadHeap, layout: Layout) -> *mut u8 {
-        // SAFETY: `h` is ours; blocks on its lists are free blocks it holds.
-        unsafe {
-            let Some(idx) = self.classes.class_of(layout.size(), layout.align()) else {
-                return null_mut();
-            };
-            let bin = (*h).bins.get_unchecked(idx);
-            let b = bin.free.get();
-            if b.is_null() {
-                return null_mut();
-            }
-            bin.free.set(next_of(b));
-            bin.count
-                .store(bin.count.load(Ordering::Relaxed) - 1, Ordering::Relaxed);
-            bump(&(*h).requested, layout.size());
-            b
-        }
-    }
-
-    /// The common case of [`dealloc`](Self::dealloc), inlined into every
-    /// caller: a block of one of the heap's pools goes on the heap's list
-    /// for its class, below the list's limit (the pool header is read for
-    /// its owner, never written). False (nothing changed) otherwise.
-    ///
-    /// # Safety
-    /// As for [`dealloc`](Self::dealloc).
-    #[inline(always)]
-    pub(crate) unsafe fn dealloc_fast(
-        &self,
-        h: *mut ThreadHeap,
-        ptr: *mut u8,
-        layout: Layout,
-    ) -> bool {
-        // SAFETY: as in `dealloc`; the block's pool is ours.
-        unsafe {
-            let Some(idx) = self.classes.class_of(layout.size(), layout.align()) else {
-                return false;
-            };
-            let p = pool_of(ptr, &self.g);
-            let bin = (*h).bins.get_unchecked(idx);
-            let n = bin.count.load(Ordering::Relaxed);
-            if (*p).owner.load(Ordering::Relaxed) != h.cast() || n >= bin.limit {
-                return false;
-            }
-            set_next(ptr, bin.free.get());
-            bin.free.set(ptr);
-            bin.count.store(n + 1, Ordering::Relaxed);
-            bump(&(*h).requested, layout.size().wrapping_neg());
-            true
         }
     }
 
@@ -762,41 +542,6 @@ impl ShardedCore {
             }
         }
         b
-    }
-
-    /// Frees with heap `h`: onto the heap's list for the class if `h` owns
-    /// the block's pool (giving the list back to the pools down to half its limit first
-    /// if it is full), else into the outbox for the pool's owner.
-    ///
-    /// # Safety
-    /// `h` must be the calling thread's heap of this core; `ptr` a live
-    /// block of this core with `layout`.
-    #[inline]
-    pub(crate) unsafe fn dealloc(&self, h: *mut ThreadHeap, ptr: *mut u8, layout: Layout) {
-        // SAFETY: caller's contract; a live block keeps its pool and the
-        // pool's owner heap alive and unchanged.
-        unsafe {
-            // The fast path's cases again, without trying it first: the
-            // caller usually just did.
-            let Some(idx) = self.classes.class_of(layout.size(), layout.align()) else {
-                return self.dealloc_raw(h, ptr, layout);
-            };
-            let p = pool_of(ptr, &self.g);
-            let owner = (*p).owner.load(Ordering::Relaxed).cast::<ThreadHeap>();
-            if owner != h {
-                bump(&(*h).requested, layout.size().wrapping_neg());
-                return self.free_remote(h, owner, ptr);
-            }
-            debug_assert_eq!(idx, pool::szidx(p));
-            let bin = (*h).bins.get_unchecked(idx);
-            let n = bin.count.load(Ordering::Relaxed);
-            if n >= bin.limit {
-                // The list is full: give it back down to half its limit.
-                self.give_back(h, idx, n - bin.limit / 2);
-            }
-            let done = self.dealloc_fast(h, ptr, layout);
-            debug_assert!(done);
-        }
     }
 
     /// # Safety
@@ -953,12 +698,273 @@ impl ShardedCore {
             }
         }
     }
+}
+
+/// The per-thread interface the registry (`thread`) drives.
+impl PerThread for ShardedCore {
+    type Config = Geometry;
+    type Local = ThreadHeap;
+
+    fn build(c: Geometry) -> Self {
+        ShardedCore::new(c)
+    }
+
+    /// Gives the calling thread a heap: an abandoned one if any (adopting
+    /// its pools), else a new one. Null when out of memory.
+    fn attach(&self) -> *mut ThreadHeap {
+        let mut h = self.heaps.load(Ordering::Acquire);
+        while !h.is_null() {
+            // SAFETY: heaps in the list stay mapped while the core lives.
+            unsafe {
+                // Acquire: the previous owner's or collector's writes to the
+                // heap's plain state happen before ours.
+                if (*h).state.0.load(Ordering::Relaxed) == ABANDONED
+                    && (*h)
+                        .state
+                        .0
+                        .compare_exchange(ABANDONED, OWNED, Ordering::Acquire, Ordering::Relaxed)
+                        .is_ok()
+                {
+                    self.abandoned_heaps.fetch_sub(1, Ordering::Relaxed);
+                    self.live_heaps.fetch_add(1, Ordering::Relaxed);
+                    let n = (*h).local.with(|l| (*l).npools);
+                    self.pools_adopted.fetch_add(n as u64, Ordering::Relaxed);
+                    // Whatever was freed into it meanwhile comes back.
+                    if !(*h).inbound.0.load(Ordering::Relaxed).is_null() {
+                        self.drain_inbound(h, false);
+                    }
+                    return h;
+                }
+                h = (*h).next_all;
+            }
+        }
+        let mem = os::map(Self::heap_bytes()).cast::<ThreadHeap>();
+        if mem.is_null() {
+            return null_mut();
+        }
+        // SAFETY: fresh page-aligned memory, large enough for a heap.
+        unsafe {
+            mem.write(ThreadHeap {
+                bins: core::array::from_fn(|idx| Bin {
+                    free: UnsafeCell::new(null_mut()),
+                    pool: AtomicPtr::new(null_mut()),
+                    count: AtomicU32::new(0),
+                    limit: if idx < self.g.nclasses() {
+                        (BIN_BYTES / self.g.class_size(idx)).clamp(BIN_BLOCKS.0, BIN_BLOCKS.1)
+                            as u32
+                    } else {
+                        0
+                    },
+                }),
+                heap: Heap::new(self.g),
+                local: UnsafeCell::new(Local {
+                    empty: null_mut(),
+                    nempty: 0,
+                    npools: 0,
+                    outboxes: [NO_OUTBOX; REMOTE_SLOTS],
+                }),
+                requested: AtomicUsize::new(0),
+                raw_allocs: AtomicUsize::new(0),
+                raw_bytes: AtomicUsize::new(0),
+                remote_posted: AtomicU64::new(0),
+                remote_collected: AtomicU64::new(0),
+                inbound: Line(AtomicPtr::new(null_mut())),
+                state: Line(AtomicU32::new(OWNED)),
+                next_all: null_mut(),
+            });
+            let mut head = self.heaps.load(Ordering::Relaxed);
+            loop {
+                (*mem).next_all = head;
+                match self.heaps.compare_exchange_weak(
+                    head,
+                    mem,
+                    Ordering::Release,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => break,
+                    Err(now) => head = now,
+                }
+            }
+        }
+        self.live_heaps.fetch_add(1, Ordering::Relaxed);
+        mem
+    }
+
+    /// Abandons the heap of an exiting thread (see the module docs).
+    ///
+    /// # Safety
+    /// `h` must be the caller's heap from [`attach`](Self::attach), unused
+    /// by the caller afterwards.
+    unsafe fn detach(&self, h: *mut ThreadHeap) {
+        // SAFETY: until the state store below, `h` is ours alone.
+        unsafe {
+            self.post_all(h);
+            if !(*h).inbound.0.load(Ordering::Relaxed).is_null() {
+                self.drain_inbound(h, false);
+            }
+            // Empty pools go back: current pools left empty, any in the
+            // rings, then the cache.
+            let (mut kept, mut n) = (null_mut::<Pool>(), 0);
+            for idx in 0..self.g.nclasses() {
+                let p = self.unbin(h, idx);
+                if !p.is_null() {
+                    (*p).nextpool.set(kept);
+                    kept = p;
+                    n += 1;
+                }
+            }
+            (*h).heap.for_each_ring_pool(|p| {
+                if pool::ref_count(p) == 0 {
+                    (*h).heap.unlink(pool::szidx(p), p);
+                    (*p).nextpool.set(kept);
+                    kept = p;
+                    n += 1;
+                }
+            });
+            let mut cached = (*h).local.with_mut(|l| {
+                let c = (*l).empty;
+                (*l).npools -= n + (*l).nempty;
+                (*l).empty = null_mut();
+                (*l).nempty = 0;
+                c
+            });
+            if !kept.is_null() || !cached.is_null() {
+                let mut arenas = lock(&self.arenas);
+                for list in [&mut kept, &mut cached] {
+                    while !list.is_null() {
+                        let next = (*(*list)).nextpool.get();
+                        arenas.put_pool(*list);
+                        *list = next;
+                    }
+                }
+            }
+            self.live_heaps.fetch_sub(1, Ordering::Relaxed);
+            self.abandoned_heaps.fetch_add(1, Ordering::Relaxed);
+            (*h).state.0.store(ABANDONED, Ordering::Release);
+            fence(Ordering::SeqCst);
+            if !(*h).inbound.0.load(Ordering::Relaxed).is_null() {
+                self.collect_abandoned(h);
+            }
+        }
+    }
+
+    /// The common case of [`alloc`](Self::alloc), inlined into every
+    /// caller: a pop from the heap's list for the class (no pool header is
+    /// touched); null (nothing changed) when the list is empty or the
+    /// request is not for a pool.
+    ///
+    /// # Safety
+    /// As for [`alloc`](Self::alloc).
+    #[inline(always)]
+    unsafe fn alloc_fast(&self, h: *mut ThreadHeap, layout: Layout) -> *mut u8 {
+        // SAFETY: `h` is ours; blocks on its lists are free blocks it holds.
+        unsafe {
+            let Some(idx) = self.classes.class_of(layout.size(), layout.align()) else {
+                return null_mut();
+            };
+            let bin = (*h).bins.get_unchecked(idx);
+            let b = bin.free.get();
+            if b.is_null() {
+                return null_mut();
+            }
+            bin.free.set(next_of(b));
+            bin.count
+                .store(bin.count.load(Ordering::Relaxed) - 1, Ordering::Relaxed);
+            bump(&(*h).requested, layout.size());
+            b
+        }
+    }
+
+    /// Allocates with heap `h`.
+    ///
+    /// # Safety
+    /// `h` must be the calling thread's heap of this core.
+    #[inline]
+    unsafe fn alloc(&self, h: *mut ThreadHeap, layout: Layout) -> *mut u8 {
+        // SAFETY: `h` is ours; pools reached through it are ours.
+        unsafe {
+            let b = self.alloc_fast(h, layout);
+            if !b.is_null() {
+                return b;
+            }
+            let Some(idx) = self.classes.class_of(layout.size(), layout.align()) else {
+                return self.alloc_raw(h, layout);
+            };
+            if !self.refill(h, idx) {
+                return null_mut();
+            }
+            self.alloc_fast(h, layout)
+        }
+    }
+
+    /// The common case of [`dealloc`](Self::dealloc), inlined into every
+    /// caller: a block of one of the heap's pools goes on the heap's list
+    /// for its class, below the list's limit (the pool header is read for
+    /// its owner, never written). False (nothing changed) otherwise.
+    ///
+    /// # Safety
+    /// As for [`dealloc`](Self::dealloc).
+    #[inline(always)]
+    unsafe fn dealloc_fast(&self, h: *mut ThreadHeap, ptr: *mut u8, layout: Layout) -> bool {
+        // SAFETY: as in `dealloc`; the block's pool is ours.
+        unsafe {
+            let Some(idx) = self.classes.class_of(layout.size(), layout.align()) else {
+                return false;
+            };
+            let p = pool_of(ptr, &self.g);
+            let bin = (*h).bins.get_unchecked(idx);
+            let n = bin.count.load(Ordering::Relaxed);
+            if (*p).owner.load(Ordering::Relaxed) != h.cast() || n >= bin.limit {
+                return false;
+            }
+            set_next(ptr, bin.free.get());
+            bin.free.set(ptr);
+            bin.count.store(n + 1, Ordering::Relaxed);
+            bump(&(*h).requested, layout.size().wrapping_neg());
+            true
+        }
+    }
+
+    /// Frees with heap `h`: onto the heap's list for the class if `h` owns
+    /// the block's pool (giving the list back to the pools down to half its limit first
+    /// if it is full), else into the outbox for the pool's owner.
+    ///
+    /// # Safety
+    /// `h` must be the calling thread's heap of this core; `ptr` a live
+    /// block of this core with `layout`.
+    #[inline]
+    unsafe fn dealloc(&self, h: *mut ThreadHeap, ptr: *mut u8, layout: Layout) {
+        // SAFETY: caller's contract; a live block keeps its pool and the
+        // pool's owner heap alive and unchanged.
+        unsafe {
+            // The fast path's cases again, without trying it first: the
+            // caller usually just did.
+            let Some(idx) = self.classes.class_of(layout.size(), layout.align()) else {
+                return self.dealloc_raw(h, ptr, layout);
+            };
+            let p = pool_of(ptr, &self.g);
+            let owner = (*p).owner.load(Ordering::Relaxed).cast::<ThreadHeap>();
+            if owner != h {
+                bump(&(*h).requested, layout.size().wrapping_neg());
+                return self.free_remote(h, owner, ptr);
+            }
+            debug_assert_eq!(idx, pool::szidx(p));
+            let bin = (*h).bins.get_unchecked(idx);
+            let n = bin.count.load(Ordering::Relaxed);
+            if n >= bin.limit {
+                // The list is full: give it back down to half its limit.
+                self.give_back(h, idx, n - bin.limit / 2);
+            }
+            let done = self.dealloc_fast(h, ptr, layout);
+            debug_assert!(done);
+        }
+    }
 
     /// Resizes with heap `h` (same rules as the pymalloc core).
     ///
     /// # Safety
     /// As for [`dealloc`](Self::dealloc); `new_size` valid for the alignment.
-    pub(crate) unsafe fn realloc(
+    unsafe fn realloc(
         &self,
         h: *mut ThreadHeap,
         ptr: *mut u8,
@@ -1009,7 +1015,7 @@ impl ShardedCore {
     }
 
     /// The accounting, summed over heaps.
-    pub(crate) fn stats(&self) -> Stats {
+    fn stats(&self) -> Stats {
         let mut s = Stats::empty(self.g);
         lock(&self.arenas).account(&mut s);
         let (mut req, mut ra, mut rb) = (0usize, 0usize, 0usize);
@@ -1054,6 +1060,10 @@ impl ShardedCore {
         s.extra.abandoned_heaps = self.abandoned_heaps.load(Ordering::Relaxed);
         s.extra.pools_adopted = self.pools_adopted.load(Ordering::Relaxed);
         s
+    }
+
+    fn empty_stats(c: &Geometry) -> Stats {
+        Stats::empty(*c)
     }
 }
 
@@ -1118,68 +1128,7 @@ pub use self::global::Sharded;
 #[cfg(not(loom))]
 mod global {
     use super::*;
-    use crate::thread::{PerThread, Registered};
-
-    impl PerThread for ShardedCore {
-        type Config = Geometry;
-        type Local = ThreadHeap;
-
-        fn build(g: Geometry) -> Self {
-            ShardedCore::new(g)
-        }
-
-        fn attach(&self) -> *mut ThreadHeap {
-            ShardedCore::attach(self)
-        }
-
-        unsafe fn detach(&self, h: *mut ThreadHeap) {
-            // SAFETY: forwarded contract.
-            unsafe { ShardedCore::detach(self, h) }
-        }
-
-        #[inline(never)]
-        unsafe fn alloc(&self, h: *mut ThreadHeap, layout: Layout) -> *mut u8 {
-            // SAFETY: forwarded contract.
-            unsafe { ShardedCore::alloc(self, h, layout) }
-        }
-
-        #[inline(never)]
-        unsafe fn dealloc(&self, h: *mut ThreadHeap, ptr: *mut u8, layout: Layout) {
-            // SAFETY: forwarded contract.
-            unsafe { ShardedCore::dealloc(self, h, ptr, layout) }
-        }
-
-        #[inline(always)]
-        unsafe fn alloc_fast(&self, h: *mut ThreadHeap, layout: Layout) -> *mut u8 {
-            // SAFETY: forwarded contract.
-            unsafe { ShardedCore::alloc_fast(self, h, layout) }
-        }
-
-        #[inline(always)]
-        unsafe fn dealloc_fast(&self, h: *mut ThreadHeap, ptr: *mut u8, layout: Layout) -> bool {
-            // SAFETY: forwarded contract.
-            unsafe { ShardedCore::dealloc_fast(self, h, ptr, layout) }
-        }
-
-        unsafe fn realloc(
-            &self,
-            h: *mut ThreadHeap,
-            ptr: *mut u8,
-            layout: Layout,
-            new_size: usize,
-        ) -> *mut u8 {
-            // SAFETY: forwarded contract.
-            unsafe { ShardedCore::realloc(self, h, ptr, layout, new_size) }
-        }
-
-        fn stats(&self) -> Stats {
-            ShardedCore::stats(self)
-        }
-
-        fn empty_stats(g: &Geometry) -> Stats {
-            Stats::empty(*g)
-        }
-    }
+    use crate::thread::Registered;
 
     /// Lock-free per-thread heaps over pymalloc's pools (see the module
     /// docs). Usable as a `#[global_allocator]`; each thread gets its heap
