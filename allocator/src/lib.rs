@@ -49,6 +49,7 @@ mod loom_models;
 mod os;
 mod per_thread;
 mod pool;
+mod pool_header;
 mod pymalloc;
 pub mod sharded;
 mod stable;
