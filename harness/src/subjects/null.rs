@@ -451,14 +451,61 @@ impl NullAlloc {
 // takes the block back into the stack of the same class (the same layout
 // gives the same class) without touching its memory.
 unsafe impl GlobalAlloc for NullAlloc {
+    /// The common case inline: a small block popped from this thread's
+    /// stack; everything else out of line.
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let size = layout.size();
+        if size.wrapping_sub(1) < SMALL_MAX && layout.align() <= STEP {
+            let class = (size - 1) / STEP;
+            debug_assert_eq!(Some(class), class_of(layout));
+            // SAFETY: the cache is this thread's; nothing else borrows it
+            // while this call runs (no allocation happens inside).
+            let s = unsafe { &mut (*cache()).stacks[class] };
+            if s.len != 0 {
+                s.len -= 1;
+                // SAFETY: `blocks[..len]` holds free blocks of this class.
+                return unsafe { s.blocks.add(s.len).read() };
+            }
+        }
+        self.alloc_slow(layout)
+    }
+
+    /// The common case inline: a small block of this thread's pushed on its
+    /// stack; everything else out of line.
+    #[inline]
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        let size = layout.size();
+        if size.wrapping_sub(1) < SMALL_MAX && layout.align() <= STEP {
+            let class = (size - 1) / STEP;
+            let c = cache();
+            // SAFETY: a small block was carved from a chunk, whose first
+            // word names its owner.
+            let owner = unsafe { ((ptr as usize & !(CHUNK - 1)) as *const usize).read() };
+            // SAFETY: as in `alloc`.
+            let s = unsafe { &mut (*c).stacks[class] };
+            if owner == c as usize && s.len != s.cap {
+                // SAFETY: `len < cap`: inside the stack's array.
+                unsafe { s.blocks.add(s.len).write(ptr) };
+                s.len += 1;
+                return;
+            }
+        }
+        // SAFETY: the caller's contract, passed on.
+        unsafe { self.dealloc_slow(ptr, layout) }
+    }
+}
+
+impl NullAlloc {
+    /// `alloc` for every case (see [`GlobalAlloc::alloc`]).
+    #[cold]
+    #[inline(never)]
+    fn alloc_slow(&self, layout: Layout) -> *mut u8 {
         let Some(class) = class_of(layout) else {
             return ptr::null_mut();
         };
         let c = cache();
-        // SAFETY: the cache is this thread's; nothing else borrows it
-        // while this call runs (no allocation happens inside).
+        // SAFETY: as in `alloc`.
         let cache = unsafe { &mut *c };
         let s = &mut cache.stacks[class];
         if s.len == 0 {
@@ -469,8 +516,13 @@ unsafe impl GlobalAlloc for NullAlloc {
         unsafe { s.blocks.add(s.len).read() }
     }
 
-    #[inline]
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+    /// `dealloc` for every case.
+    ///
+    /// # Safety
+    /// As [`GlobalAlloc::dealloc`].
+    #[cold]
+    #[inline(never)]
+    unsafe fn dealloc_slow(&self, ptr: *mut u8, layout: Layout) {
         let Some(class) = class_of(layout) else {
             return;
         };
