@@ -23,8 +23,10 @@
 //! pair an allocation with its free, and a block's pointer escapes into an
 //! opaque call, so the touch's stores cannot be dropped; small touches
 //! are inline stores (never a `memset` call), and repeated passes are
-//! separated by a `black_box` of the pointer so they are not merged. The counting subject in the tests checks that the calls
-//! match the tape exactly.
+//! separated by an empty `asm!` that may change the pointer (in a
+//! register: `black_box` would store it to the stack and load it back each
+//! pass), so they are not merged. The counting subject in the tests checks
+//! that the calls match the tape exactly.
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -611,25 +613,48 @@ unsafe fn fill_range(p: *mut u8, from: usize, to: usize) {
 
 /// Writes the touched bytes of a fresh block (see [`touched`]),
 /// `cx.passes` times. The block's pointer escapes into the slot table and
-/// an opaque free, so the stores cannot be dropped; between passes a
-/// `black_box` of the pointer keeps the compiler from merging them.
+/// an opaque free, so the stores cannot be dropped; between passes the
+/// pointer goes through [`opaque`], so the compiler cannot merge them.
 ///
 /// # Safety
 /// `p` must be valid for writes of `size` bytes.
 #[inline(always)]
-unsafe fn touch(p: *mut u8, size: usize, cx: &Ctx) {
+unsafe fn touch(mut p: *mut u8, size: usize, cx: &Ctx) {
     let [(a, b), (c, d)] = touched(size, cx);
     for pass in 0..cx.passes {
         if pass > 0 {
-            std::hint::black_box(p);
+            p = opaque(p);
         }
-        // SAFETY: both ranges are inside the block (`touched`).
+        // SAFETY: both ranges are inside the block (`touched`); `opaque`
+        // returns its argument.
         unsafe {
             fill_range(p, a, b);
             if d > c {
                 fill_range(p, c, d);
             }
         }
+    }
+}
+
+/// Returns `p`, which the compiler must assume may be another pointer:
+/// stores through the result cannot be merged with stores through `p`. An
+/// empty `asm!` on the register holding it (no memory traffic, unlike
+/// `black_box`, whose reference forces the value onto the stack).
+#[inline(always)]
+fn opaque(p: *mut u8) -> *mut u8 {
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    {
+        let mut addr = p.addr();
+        // SAFETY: the template is empty: it executes nothing and leaves
+        // `addr` as it was; the compiler only loses track of its value.
+        unsafe {
+            core::arch::asm!("/* {0} */", inout(reg) addr, options(nomem, nostack, preserves_flags))
+        };
+        p.with_addr(addr)
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        std::hint::black_box(p)
     }
 }
 
