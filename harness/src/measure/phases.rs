@@ -164,7 +164,7 @@ fn worker_round(
     let t = sh.threads;
     if round == 0 {
         sh.attempt(w.run_prefix(cx, &mut span));
-        w.end_phase(cx, &mut span, &sh.done, t);
+        w.end_phase(cx, &mut span, &sh.done, t, false);
         sh.wait(&mut span);
         loop {
             sh.wait(&mut span);
@@ -173,7 +173,7 @@ fn worker_round(
                 break;
             }
             sh.attempt(w.run_cycle(cx, &mut span, k, Mode::Plain));
-            w.end_phase(cx, &mut span, &sh.done, t);
+            w.end_phase(cx, &mut span, &sh.done, t, false);
             sh.wait(&mut span);
         }
     }
@@ -192,7 +192,7 @@ fn worker_round(
     let mode = if sh.stress { Mode::Verify } else { Mode::Plain };
     let cpu0 = memory::thread_cpu_ns();
     sh.attempt(w.run_cycle(cx, &mut span, n, mode));
-    w.end_phase(cx, &mut span, &sh.done, t);
+    w.end_phase(cx, &mut span, &sh.done, t, false);
     w.measured_span.1 = Some(Instant::now());
     w.measured_cpu_ns += memory::thread_cpu_ns().saturating_sub(cpu0);
     if let Ok(Some(h)) = GIL_WAIT.try_with(|h| h.borrow_mut().take()) {
@@ -209,14 +209,14 @@ fn worker_round(
     if l > 0 {
         w.latency_span.0 = Some(Instant::now());
         sh.attempt(w.run_cycle(cx, &mut span, l, Mode::Timed));
-        w.end_phase(cx, &mut span, &sh.done, t);
+        w.end_phase(cx, &mut span, &sh.done, t, true);
         w.latency_span.1 = Some(Instant::now());
     }
     sh.wait(&mut span);
     let v = sh.verify.load(Ordering::Acquire);
     if v > 0 {
         sh.attempt(w.run_cycle(cx, &mut span, v, Mode::Verify));
-        w.end_phase(cx, &mut span, &sh.done, t);
+        w.end_phase(cx, &mut span, &sh.done, t, false);
     }
     sh.wait(&mut span);
     if !sh.abort.load(Ordering::Relaxed) {
@@ -595,6 +595,26 @@ mod tests {
             );
         }
         assert_eq!(m.sampling.one_in, 4);
+    }
+
+    /// A consumer has no tape: it frees only while its phase ends, and
+    /// those frees are sampled too.
+    #[test]
+    fn consumers_frees_get_latency_samples() {
+        let w = workload(&[
+            ("threads", "2"),
+            ("roles", "producer-consumer"),
+            ("lifetime", "batch:64:fifo"),
+            ("remote_free_fraction", "1.0"),
+        ]);
+        let m = run("null", &w).0.unwrap();
+        for kind in ["alloc", "free_remote"] {
+            assert!(
+                m.latency.get(kind).is_some_and(|l| l.count > 0),
+                "{kind}: {:?}",
+                m.latency.keys()
+            );
+        }
     }
 
     #[test]

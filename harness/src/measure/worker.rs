@@ -401,30 +401,12 @@ impl<'t> Worker<'t> {
     #[inline]
     fn receive<const TIMED: bool>(&mut self, cx: &Ctx) {
         let Some(t) = cx.transport else { return };
-        let (alloc, align, clock) = (cx.alloc, cx.align, cx.clock);
-        let (recorder, gaps, countdown) = (&mut self.recorder, &mut self.gaps, &mut self.countdown);
-        t.receive_with(self.id, &mut |item: Item| {
-            // SAFETY: a block handed over exactly once, allocated by this
-            // subject with `item.size` and `align`; freed here.
-            let free = || unsafe {
-                alloc.dealloc(
-                    item.ptr,
-                    Layout::from_size_align_unchecked(item.size, align),
-                )
-            };
-            if TIMED {
-                *countdown -= 1;
-                if *countdown == 0 {
-                    *countdown = gaps.next_gap();
-                    let t0 = clock.now();
-                    free();
-                    let t1 = clock.now();
-                    recorder.record(OpKind::FreeRemote, t1.wrapping_sub(t0));
-                    return;
-                }
-            }
-            free();
-        });
+        let mut sampler = FreeSampler {
+            recorder: &mut self.recorder,
+            gaps: &mut self.gaps,
+            countdown: &mut self.countdown,
+        };
+        t.receive_with(self.id, &mut |item: Item| sampler.free::<TIMED>(cx, item));
     }
 
     /// The tape this worker replays.
@@ -441,23 +423,31 @@ impl<'t> Worker<'t> {
     /// incoming blocks until every one of `threads` workers has ended the
     /// same phase (the shared `done` counter only grows, so phase `k` ends
     /// at `k × threads`). Without remote frees there is nothing in flight.
-    pub fn end_phase(&mut self, cx: &Ctx, span: &mut Span<'_>, done: &AtomicU64, threads: usize) {
+    /// In the latency pass (`timed`), the frees done here are sampled too:
+    /// a consumer of a producer/consumer workload frees only here.
+    pub fn end_phase(
+        &mut self,
+        cx: &Ctx,
+        span: &mut Span<'_>,
+        done: &AtomicU64,
+        threads: usize,
+        timed: bool,
+    ) {
         self.quiesced += 1;
-        self.quiesce(cx, span, done, self.quiesced * threads as u64);
-    }
-
-    fn quiesce(&mut self, cx: &Ctx, span: &mut Span<'_>, done: &AtomicU64, target: u64) {
+        let target = self.quiesced * threads as u64;
         let (Some(t), Some(out)) = (cx.transport, self.outbox.as_mut()) else {
             return;
         };
-        let (alloc, align) = (cx.alloc, cx.align);
+        let mut sampler = FreeSampler {
+            recorder: &mut self.recorder,
+            gaps: &mut self.gaps,
+            countdown: &mut self.countdown,
+        };
         t.quiesce(self.id, out, done, target, span, &mut |item: Item| {
-            // SAFETY: as in `receive`.
-            unsafe {
-                alloc.dealloc(
-                    item.ptr,
-                    Layout::from_size_align_unchecked(item.size, align),
-                )
+            if timed {
+                sampler.free::<true>(cx, item)
+            } else {
+                sampler.free::<false>(cx, item)
             }
         });
     }
@@ -562,6 +552,41 @@ impl<'t> Worker<'t> {
             "subject `{}` returned null for {what}({size} bytes, align {}) on thread {}",
             cx.subject, cx.align, self.id
         ))
+    }
+}
+
+/// Frees blocks received from other workers, timing one in N (the same
+/// geometric gaps as the loop's) when `TIMED`.
+struct FreeSampler<'w> {
+    recorder: &'w mut Recorder,
+    gaps: &'w mut Gaps,
+    countdown: &'w mut u32,
+}
+
+impl FreeSampler<'_> {
+    #[inline(always)]
+    fn free<const TIMED: bool>(&mut self, cx: &Ctx, item: Item) {
+        // SAFETY: a block handed over exactly once, allocated by this
+        // subject with `item.size` and `cx.align`; freed here.
+        let free = || unsafe {
+            cx.alloc.dealloc(
+                item.ptr,
+                Layout::from_size_align_unchecked(item.size, cx.align),
+            )
+        };
+        if TIMED {
+            *self.countdown -= 1;
+            if *self.countdown == 0 {
+                *self.countdown = self.gaps.next_gap();
+                let t0 = cx.clock.now();
+                free();
+                let t1 = cx.clock.now();
+                self.recorder
+                    .record(OpKind::FreeRemote, t1.wrapping_sub(t0));
+                return;
+            }
+        }
+        free();
     }
 }
 
