@@ -54,6 +54,8 @@ pub struct RunOptions {
     /// The binary to re-exec for each cell.
     pub exe: PathBuf,
     pub child: ChildOptions,
+    /// What the run leaves out and why, for the results.
+    pub notes: Vec<String>,
 }
 
 /// What a finished run left behind.
@@ -119,47 +121,77 @@ pub fn run_command(args: &RunArgs, suite: bool, stress: bool) -> Result<u8> {
             req.threads = SUITE_THREADS.to_vec();
         }
     }
-    let timeout = Duration::try_from_secs_f64(args.timeout)
-        .ok()
-        .filter(|t| !t.is_zero())
-        .ok_or_else(|| {
-            BadInput::new(format!(
-                "--timeout: `{}` is not valid (accepted: seconds > 0)",
-                args.timeout
-            ))
-        })?;
-    let mut cells = crate::cli::sweep::expand(&req)?;
+    let timeout = parse_timeout(args.timeout)?;
+    let (mut cells, notes) = crate::cli::sweep::expand_noting(&req)?;
     if !args.no_floor && !stress {
         cells = with_floor(cells);
     }
+    let exe =
+        std::env::current_exe().context("cannot find the poolbench executable to run cells")?;
+    probe_libraries(&exe, &cells)?;
     check_out_dir(&args.out)?;
+    for n in &notes {
+        eprintln!("poolbench: {n}");
+    }
     let opts = RunOptions {
         repeat: if stress { 1 } else { args.repeat },
         timeout,
         progress: !args.no_progress,
-        exe: std::env::current_exe()
-            .context("cannot find the poolbench executable to run cells")?,
+        exe,
         child: ChildOptions {
             stress,
             pin: args.pin,
         },
+        notes,
     };
     // Lossy: a non-UTF-8 argument (a path) must not abort the run.
     let command: Vec<String> = std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
     let record = execute(&cells, &opts, command, &args.out)?;
-    let results = &record.results;
+    conclude(&record, cells.len(), args.json, &args.out)
+}
 
+/// `--timeout` as a duration (seconds > 0).
+pub fn parse_timeout(secs: f64) -> Result<Duration, BadInput> {
+    Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|t| !t.is_zero())
+        .ok_or_else(|| {
+            BadInput::new(format!(
+                "--timeout: `{secs}` is not valid (accepted: seconds > 0)"
+            ))
+        })
+}
+
+/// Checks every distinct library the cells preload, once, before anything
+/// runs (`subjects::preload::probe`).
+pub fn probe_libraries(exe: &Path, cells: &[CellSpec]) -> Result<(), BadInput> {
+    let mut seen = std::collections::BTreeSet::new();
+    for c in cells {
+        if c.subject_env
+            .contains_key(crate::subjects::preload::LD_PRELOAD)
+            && seen.insert(c.subject_env.clone())
+        {
+            crate::subjects::preload::probe(exe, &c.subject, &c.subject_env)?;
+        }
+    }
+    Ok(())
+}
+
+/// What every run ends with: the results on stdout with `--json`, the
+/// summary, the HTML report, and the exit code.
+pub fn conclude(record: &RunRecord, total: usize, json: bool, out: &Path) -> Result<u8> {
+    let results = &record.results;
     // Human output goes to stderr when stdout carries the JSON.
     let human = |s: &str| {
-        if args.json {
+        if json {
             eprint!("{s}");
         } else {
             print!("{s}");
         }
     };
-    if args.json {
+    if json {
         println!("{}", serde_json::to_string_pretty(results)?);
     }
     human(&format!("\n{}", crate::report::summary::render(results)));
@@ -169,7 +201,7 @@ pub fn run_command(args: &RunArgs, suite: bool, stress: bool) -> Result<u8> {
     } else {
         EXIT_CELLS_FAILED
     };
-    match crate::report::write_report(results, &args.out) {
+    match crate::report::write_report(results, out) {
         Ok(path) => human(&format!("report: {}\n", path.display())),
         Err(e) => {
             eprintln!("poolbench: error: cannot write the report: {e:#}");
@@ -180,7 +212,7 @@ pub fn run_command(args: &RunArgs, suite: bool, stress: bool) -> Result<u8> {
         eprintln!(
             "poolbench: interrupted: {} of {} cells have results; they are saved",
             results.cells.len(),
-            cells.len()
+            total
         );
         code = EXIT_INTERRUPTED;
     }
@@ -209,11 +241,13 @@ fn assemble(cells: &[CellSpec], pending: &[Pending], head: &RunResults) -> Resul
             kind: match spec.work {
                 Work::Synthetic(_) => CellKind::Synthetic,
                 Work::App { .. } => CellKind::App,
+                Work::Program(_) => CellKind::Program,
             },
             workload: spec.work.name().to_string(),
             threads: spec.threads(),
             sweep: spec.sweep.clone(),
             workload_params: spec.work.params(),
+            subject_env: spec.subject_env.clone(),
             outcome,
         });
     }
@@ -249,6 +283,7 @@ pub fn execute(
         floors: Vec::new(),
         cells: Vec::new(),
         partial: true,
+        notes: opts.notes.clone(),
     };
     let json_path = unused_path(
         out_dir,
@@ -299,14 +334,8 @@ pub fn execute(
             if bars {
                 spinner.enable_steady_tick(Duration::from_millis(120));
             }
-            let result = crate::cli::cell::run_once(
-                &opts.exe,
-                &spec.subject,
-                &spec.work,
-                opts.child,
-                opts.timeout,
-                &INTERRUPTED,
-            );
+            let result =
+                crate::cli::cell::run_once(&opts.exe, spec, opts.child, opts.timeout, &INTERRUPTED);
             spinner.finish_and_clear();
             multi.remove(&spinner);
             if INTERRUPTED.load(Ordering::Relaxed) {
@@ -314,6 +343,14 @@ pub fn execute(
                 break 'rounds;
             }
             let line = match &result {
+                Ok(m) if m.program.is_some() => {
+                    let figure = m
+                        .program
+                        .as_ref()
+                        .and_then(|p| Some(format!(", {} {}", p.metric?, p.metric_name.as_ref()?)))
+                        .unwrap_or_default();
+                    format!("{label}: ok, {:.3} s{figure}", m.duration_s)
+                }
                 Ok(m) => format!("{label}: ok, {:.2} Mops/s", m.ops_per_sec / 1e6),
                 Err(f) => format!("{label}: FAILED: {}", f.reason),
             };
