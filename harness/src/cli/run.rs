@@ -88,6 +88,7 @@ fn with_floor(mut cells: Vec<CellSpec>) -> Vec<CellSpec> {
         if have.get(&c.config_key()) == Some(&false) {
             cells.push(CellSpec {
                 subject: FLOOR_SUBJECT.to_string(),
+                subject_env: BTreeMap::new(),
                 ..c
             });
         }
@@ -460,6 +461,23 @@ pub fn list_text() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_floor_cell_runs_in_the_binary_whatever_its_configuration_ran_under() {
+        let req = Request {
+            subjects: vec!["system".into()],
+            workloads: vec!["larson".into()],
+            ..Default::default()
+        };
+        let mut cells = crate::cli::sweep::expand(&req).unwrap();
+        cells[0].subject = "so:/x.so".into();
+        cells[0]
+            .subject_env
+            .insert("LD_PRELOAD".into(), "/x.so".into());
+        let all = with_floor(cells);
+        let floor = all.iter().find(|c| c.subject == FLOOR_SUBJECT).unwrap();
+        assert!(floor.subject_env.is_empty(), "{floor:?}");
+    }
 
     #[test]
     fn list_names_every_subject_preset_and_field() {

@@ -345,6 +345,9 @@ pub fn check_geometry(name: &str) -> Result<(), BadInput> {
     }
 }
 
+/// The variables a subject needs in a cell's child.
+pub type SubjectEnv = BTreeMap<String, String>;
+
 /// The subjects of cells that run in a child of `target`, each with the
 /// variables its child needs. Under `all`, a program cell takes every
 /// subject a program can run under (`subjects::preload::program_names`),
@@ -355,7 +358,7 @@ pub fn subjects_for(
     resolved: &[String],
     target: Target,
     geometry: &str,
-) -> Result<Vec<(String, BTreeMap<String, String>)>, BadInput> {
+) -> Result<Vec<(String, SubjectEnv)>, BadInput> {
     let all = asked.is_empty() || asked.iter().any(|n| n.trim() == "all");
     let mut names: Vec<String> = resolved.to_vec();
     if let (true, Target::Program { python }) = (all, target) {
