@@ -82,11 +82,13 @@ pub fn command(args: &ExecArgs) -> Result<u8> {
             .map_or_else(|| cmd.clone(), |n| n.to_string_lossy().into_owned())
     });
     let names = sweep::resolve_subjects(&args.subjects)?;
+    let mut refused = BTreeMap::new();
     let subjects = sweep::subjects_for(
         &args.subjects,
         &names,
         Target::Program { python },
         &args.geometry,
+        &mut refused,
     )?;
     let threads = if args.threads.is_empty() {
         vec![1]
@@ -117,6 +119,7 @@ pub fn command(args: &ExecArgs) -> Result<u8> {
             });
         }
     }
+    sweep::every_subject_runs(&args.subjects, &names, &cells, &refused)?;
     let exe = std::env::current_exe().context("cannot find the poolbench executable")?;
     run::probe_libraries(&exe, &cells)?;
     check_out_dir(&args.out)?;

@@ -436,6 +436,16 @@ pub fn list_text() -> String {
     {
         let _ = writeln!(out, "  {:<width$}  {}", info.name, info.about);
     }
+    out.push_str(
+        "\nFrom outside the binary (a synthetic cell's child runs under LD_PRELOAD and\n\
+         drives the library through malloc/free; a program runs under it):\n\
+         \x20 so:PATH          any allocator as a shared library (LD_PRELOAD=PATH)\n\
+         \x20 preload:NAME     a build of this workspace, next to poolbench: gil, locked,\n\
+         \x20                  tcache, sharded (our preload build), mimalloc, jemalloc, snmalloc\n\
+         \x20 pymalloc         CPython's own allocator (Python programs only: no PYTHONMALLOC)\n\
+         In a program cell (exec, py-*), gil ... snmalloc mean their preload builds and\n\
+         system means nothing preloaded; CPython gets PYTHONMALLOC=malloc but under pymalloc.\n",
+    );
     out.push_str("\nPresets (--workload NAME, or --workload FILE.toml):\n");
     let presets = crate::spec::preset::all();
     let width = presets.iter().map(|p| p.name.len()).max().unwrap_or(0);
@@ -445,6 +455,8 @@ pub fn list_text() -> String {
     }
     out.push('\n');
     out.push_str(&crate::programs::apps::listing());
+    out.push('\n');
+    out.push_str(&crate::programs::python::listing());
     out.push_str("\nWorkload fields (--set FIELD=VALUE, --sweep FIELD=V1,V2,..., or TOML keys):\n");
     let fields = crate::spec::workload::Workload::docs();
     let width = fields.iter().map(|f| f.name.len()).max().unwrap_or(0);
@@ -491,5 +503,12 @@ mod tests {
         for f in crate::spec::workload::Workload::docs() {
             assert!(text.contains(f.name), "{}", f.name);
         }
+        for s in crate::programs::python::ALL {
+            assert!(text.contains(s.name), "{}", s.name);
+        }
+        for b in crate::subjects::preload::BUILDS {
+            assert!(text.contains(b.name), "{}", b.name);
+        }
+        assert!(text.contains("so:PATH") && text.contains("pymalloc"));
     }
 }

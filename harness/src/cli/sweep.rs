@@ -136,6 +136,7 @@ pub fn expand(req: &Request) -> Result<Vec<CellSpec>, BadInput> {
 pub fn expand_noting(req: &Request) -> Result<(Vec<CellSpec>, Vec<String>), BadInput> {
     let subjects = resolve_subjects(&req.subjects)?;
     let mut notes = Vec::new();
+    let mut refused = BTreeMap::new();
     if req.workloads.is_empty() {
         return Err(BadInput::new(format!(
             "no workload given: pass --workload PRESET|FILE.toml (presets: {})",
@@ -195,7 +196,8 @@ pub fn expand_noting(req: &Request) -> Result<(Vec<CellSpec>, Vec<String>), BadI
     };
     for arg in &req.workloads {
         if let Some((app, size)) = app_of(arg, req.quick)? {
-            let app_subjects = subjects_for(&req.subjects, &subjects, Target::App, "")?;
+            let app_subjects =
+                subjects_for(&req.subjects, &subjects, Target::App, "", &mut refused)?;
             let thread_counts = if threads.is_empty() {
                 vec![1]
             } else {
@@ -227,7 +229,8 @@ pub fn expand_noting(req: &Request) -> Result<(Vec<CellSpec>, Vec<String>), BadI
             };
             let geometry = program_geometry(&sets)?;
             let target = Target::Program { python: true };
-            let py_subjects = subjects_for(&req.subjects, &subjects, target, &geometry)?;
+            let py_subjects =
+                subjects_for(&req.subjects, &subjects, target, &geometry, &mut refused)?;
             let thread_counts = match (script.threaded, threads.is_empty()) {
                 (false, _) => vec![1],
                 (true, true) => vec![python::DEFAULT_THREADS],
@@ -279,8 +282,13 @@ pub fn expand_noting(req: &Request) -> Result<(Vec<CellSpec>, Vec<String>), BadI
                         "workload `{name}` ({arg}) with {t} threads{at}: {e}"
                     ))
                 })?;
-                let synthetic =
-                    subjects_for(&req.subjects, &subjects, Target::Synthetic, &w.geometry)?;
+                let synthetic = subjects_for(
+                    &req.subjects,
+                    &subjects,
+                    Target::Synthetic,
+                    &w.geometry,
+                    &mut refused,
+                )?;
                 for (subject, env) in synthetic {
                     push(CellSpec {
                         subject,
@@ -292,7 +300,27 @@ pub fn expand_noting(req: &Request) -> Result<(Vec<CellSpec>, Vec<String>), BadI
             }
         }
     }
+    every_subject_runs(&req.subjects, &subjects, &cells, &refused)?;
     Ok((cells, notes))
+}
+
+/// Refuses a subject asked for by name that runs no cell at all, with the
+/// reason it could not run where it was asked to.
+pub fn every_subject_runs(
+    asked: &[String],
+    resolved: &[String],
+    cells: &[CellSpec],
+    refused: &BTreeMap<String, String>,
+) -> Result<(), BadInput> {
+    if asked.is_empty() || asked.iter().any(|n| n.trim() == "all") {
+        return Ok(());
+    }
+    for name in resolved {
+        if let (Some(why), false) = (refused.get(name), cells.iter().any(|c| c.subject == *name)) {
+            return Err(BadInput::new(why.clone()));
+        }
+    }
+    Ok(())
 }
 
 /// A Python workload argument, `NAME` or `NAME:SIZE`, with its size
@@ -350,14 +378,16 @@ pub type SubjectEnv = BTreeMap<String, String>;
 
 /// The subjects of cells that run in a child of `target`, each with the
 /// variables its child needs. Under `all`, a program cell takes every
-/// subject a program can run under (`subjects::preload::program_names`),
-/// and a subject that cannot run there is left out; asked by name, it is
-/// an error.
+/// subject a program can run under (`subjects::preload::program_names`).
+/// A subject that cannot run there is left out, and why is kept in
+/// `refused`: a subject asked for by name that runs no workload of the
+/// request at all is bad input ([`every_subject_runs`]).
 pub fn subjects_for(
     asked: &[String],
     resolved: &[String],
     target: Target,
     geometry: &str,
+    refused: &mut BTreeMap<String, String>,
 ) -> Result<Vec<(String, SubjectEnv)>, BadInput> {
     let all = asked.is_empty() || asked.iter().any(|n| n.trim() == "all");
     let mut names: Vec<String> = resolved.to_vec();
@@ -381,8 +411,9 @@ pub fn subjects_for(
     for name in names {
         match preload::resolve(&name, target, geometry)? {
             Resolution::Env(env) => out.push((name, env)),
-            Resolution::NotHere(_) if all && !preload::is_library(&name) => {}
-            Resolution::NotHere(why) => return Err(BadInput::new(why)),
+            Resolution::NotHere(why) => {
+                refused.entry(name).or_insert(why);
+            }
         }
     }
     Ok(out)
@@ -656,6 +687,43 @@ mod tests {
             e.contains("--workload") && e.contains(first_preset()),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_subject_that_cannot_run_a_workload_skips_it_but_must_run_one() {
+        // `null` cannot serve an application; `system` runs both.
+        let mut r = req(&[first_preset(), "binary-trees"]);
+        r.threads = vec![1];
+        let cells = expand(&r).unwrap();
+        let app: Vec<_> = cells
+            .iter()
+            .filter(|c| matches!(c.work, Work::App { .. }))
+            .map(|c| c.subject.as_str())
+            .collect();
+        assert_eq!(app, ["system"]);
+        // A subject named for workloads it can never run is refused.
+        let mut r = req(&["binary-trees"]);
+        r.subjects = vec!["null".into()];
+        assert!(expand(&r).unwrap_err().0.contains("`null`"));
+        let mut r = req(&[first_preset()]);
+        r.subjects = vec!["pymalloc".into()];
+        assert!(expand(&r).unwrap_err().0.contains("CPython"));
+    }
+
+    #[test]
+    fn a_shared_library_subject_gets_its_preload_and_the_workloads_geometry() {
+        let libc = crate::subjects::malloc::library().unwrap();
+        let mut r = req(&[first_preset()]);
+        r.subjects = vec![format!("so:{libc}"), "system".into()];
+        r.sets = vec!["geometry=tiny".into()];
+        let cells = expand(&r).unwrap();
+        let so = &cells[0];
+        assert_eq!(so.subject, format!("so:{libc}"));
+        let abs = std::fs::canonicalize(&libc).unwrap();
+        assert_eq!(so.subject_env["LD_PRELOAD"], abs.to_str().unwrap());
+        assert!(cells[1].subject_env.is_empty());
+        r.subjects = vec!["so:/nonexistent/libx.so".into()];
+        assert!(expand(&r).unwrap_err().0.contains("/nonexistent/libx.so"));
     }
 
     #[test]

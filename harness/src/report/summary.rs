@@ -581,6 +581,43 @@ mod tests {
     }
 
     #[test]
+    fn a_program_shows_its_figure_and_the_run_its_notes() {
+        let mut prog = cell("sharded", 1, ok(&[2.0, 2.0, 2.0]));
+        prog.kind = CellKind::Program;
+        prog.workload = "binary_trees".into();
+        prog.workload_params = serde_json::json!({ "metric": "trees/s: ([0-9.]+)" });
+        if let Outcome::Ok(m) = &mut prog.outcome {
+            for r in &mut m.runs {
+                r.unit = Some("runs".into());
+                r.program = Some(ProgramRun {
+                    metric: Some(250e3),
+                    metric_name: Some("trees/s".into()),
+                    ..Default::default()
+                });
+            }
+            m.metric = Some(crate::stats::estimate(&[250e3; 3]));
+        }
+        let mut bare = prog.clone();
+        bare.subject = "system".into();
+        bare.workload_params = serde_json::json!({ "metric": "trees/s" });
+        let mut r = results(vec![prog, bare]);
+        r.notes.push("py-churn: skipped: no python3 on PATH".into());
+        let s = render(&r);
+        let line = |subject: &str| {
+            s.lines()
+                .find(|l| l.starts_with("binary_trees") && l.contains(subject))
+                .unwrap()
+                .to_string()
+        };
+        assert!(line("sharded").contains("250k trees/s"), "{s}");
+        // A figure named only by its pattern is shown bare.
+        assert!(!line("system").contains("trees/s"), "{s}");
+        assert!(s.contains("figure") && s.contains("a program's rate is runs per second"));
+        assert!(!s.contains("ns/op"), "{s}");
+        assert!(s.contains("note: py-churn: skipped"), "{s}");
+    }
+
+    #[test]
     fn free_p99_falls_back_to_remote_frees() {
         let lat = |ns| Latency {
             percentiles: vec![Percentile {

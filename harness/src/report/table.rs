@@ -461,9 +461,35 @@ pub fn summary(g: &Group, logical_cores: usize, best: &[String]) -> TableView {
             ),
         );
     }
+    // What each subject from outside the binary ran under.
+    for s in g.subjects() {
+        if let Some(c) = g
+            .cells
+            .iter()
+            .find(|c| c.subject == s && !c.subject_env.is_empty())
+        {
+            let env: Vec<String> = c
+                .subject_env
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            notes.push(format!("{s} ran under {}.", env.join(" ")));
+        }
+    }
     let intervals = interval::describe_all(ok.iter().map(|m| &m.ops_per_sec))
         .map(|d| format!(" Under each median, in brackets: {d}."))
         .unwrap_or_default();
+    if is_program(g) {
+        return TableView {
+            lede: format!(
+                "Each figure is the median of the cell's repeats.{intervals} The program is measured from outside: time per run is its wall time from start to exit; CPU per run its user and system time, peak RSS and minor page faults as wait4 reports them (with the children it waited for); the figure is what it printed. Highlighted: the fastest subject at a thread count, only where it beats the runner-up beyond the noise and by more than {:.0}%. busy: the machine was busy during the cell. Hover a figure for details.",
+                super::summary::BEST_THRESHOLD * 100.0
+            ),
+            columns,
+            blocks,
+            notes,
+        };
+    }
     let lede = format!(
         "Each figure over repeats is the median of the cell's repeats.{intervals} Highlighted: the fastest subject at a thread count, only where it beats the runner-up beyond the noise and by more than {:.0}% (never the null subject, the floor). <floor: faster than the floor beyond the noise; < res: below the clock's resolution; busy: the machine was busy during the cell. Hover a figure for details.",
         super::summary::BEST_THRESHOLD * 100.0
@@ -484,6 +510,57 @@ mod tests {
 
     fn block(t: &TableView, threads: usize) -> &TableBlock {
         t.blocks.iter().find(|b| b.threads == threads).unwrap()
+    }
+
+    #[test]
+    fn a_program_group_shows_time_figure_cpu_rss_and_faults() {
+        let mut r = fixture::run_results();
+        r.cells.retain(|c| c.metrics().is_some());
+        r.cells.truncate(2);
+        for (i, c) in r.cells.iter_mut().enumerate() {
+            c.kind = CellKind::Program;
+            c.workload = "prog".into();
+            c.threads = 1;
+            c.subject = ["system", "sharded"][i].into();
+            if i == 1 {
+                c.subject_env
+                    .insert("LD_PRELOAD".into(), "/x/libpoolbench_preload.so".into());
+            }
+            if let Outcome::Ok(m) = &mut c.outcome {
+                for run in &mut m.runs {
+                    run.duration_s = 0.5;
+                    run.program = Some(crate::results::ProgramRun {
+                        minor_faults: 1000,
+                        metric: Some(42.0),
+                        metric_name: Some("trees/s".into()),
+                        ..Default::default()
+                    });
+                }
+                m.metric = Some(crate::stats::estimate(&[42.0, 42.0]));
+            }
+        }
+        let groups = Group::all(&r);
+        let t = summary(&groups[0], 2, &[]);
+        let names: Vec<&str> = t.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "time per run",
+                "trees/s",
+                "CPU per run",
+                "peak RSS",
+                "page faults"
+            ]
+        );
+        let row = row(block(&t, 1), "sharded");
+        assert_eq!(row.cells[0].text, "500 ms");
+        assert_eq!(row.cells[1].text, "42.0");
+        assert_eq!(row.cells[4].text, "1000");
+        assert!(t
+            .notes
+            .iter()
+            .any(|n| n.contains("sharded ran under LD_PRELOAD=/x/")));
+        assert!(t.lede.contains("wait4"));
     }
 
     fn row<'a>(b: &'a TableBlock, subject: &str) -> &'a TableRow {
