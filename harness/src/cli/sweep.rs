@@ -407,6 +407,7 @@ pub fn subjects_for(
         }
         names = program;
     }
+    preload::check_builds(names.iter().map(String::as_str), target)?;
     let mut out = Vec::new();
     for name in names {
         match preload::resolve(&name, target, geometry)? {

@@ -139,7 +139,9 @@ pub fn find_executable(command: &str) -> Option<PathBuf> {
             .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
     };
     if command.contains('/') {
-        let p = PathBuf::from(command);
+        // Absolute for the record, symlinks kept (a multi-call binary
+        // dispatches on its name).
+        let p = std::path::absolute(command).ok()?;
         return runnable(&p).then_some(p);
     }
     let path = std::env::var_os("PATH")?;

@@ -171,22 +171,65 @@ pub fn find_build(b: &Build, dirs: &[PathBuf]) -> Result<PathBuf, BadInput> {
     dirs.iter()
         .map(|d| d.join(b.file))
         .find(|p| p.is_file())
-        .ok_or_else(|| {
-            let profile = if cfg!(debug_assertions) {
-                ""
-            } else {
-                " --release"
-            };
-            BadInput::new(format!(
-                "subject `{}` needs {} next to poolbench ({}), and it is not there: \
-                 build it with `cargo build{profile} -p {}`",
-                b.name,
-                b.file,
-                dirs.first()
-                    .map_or_else(String::new, |d| d.display().to_string()),
-                b.package
-            ))
-        })
+        .ok_or_else(|| missing(&[b], dirs))
+}
+
+/// Builds that are not there, as one error with the one command that
+/// makes them all.
+fn missing(builds: &[&Build], dirs: &[PathBuf]) -> BadInput {
+    let profile = if cfg!(debug_assertions) {
+        ""
+    } else {
+        " --release"
+    };
+    let mut files: Vec<&str> = Vec::new();
+    let mut packages: Vec<String> = Vec::new();
+    for b in builds {
+        if !files.contains(&b.file) {
+            files.push(b.file);
+            packages.push(format!("-p {}", b.package));
+        }
+    }
+    let names: Vec<String> = builds.iter().map(|b| format!("`{}`", b.name)).collect();
+    let one = files.len() == 1;
+    BadInput::new(format!(
+        "subject{} {} need{} {} next to poolbench ({}), and {} not there: build {} with \
+         `cargo build{profile} {}`",
+        if names.len() == 1 { "" } else { "s" },
+        names.join(", "),
+        if names.len() == 1 { "s" } else { "" },
+        files.join(", "),
+        dirs.first()
+            .map_or_else(String::new, |d| d.display().to_string()),
+        if one { "it is" } else { "they are" },
+        if one { "it" } else { "them" },
+        packages.join(" ")
+    ))
+}
+
+/// Checks that every build of this workspace the subjects `names` need in
+/// a child of `target` is there; the error names all that are missing.
+pub fn check_builds<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+    target: Target,
+) -> Result<(), BadInput> {
+    let dirs = build_dirs();
+    let mut absent: Vec<&Build> = Vec::new();
+    for n in names {
+        let b = match (n.strip_prefix(PRELOAD), target) {
+            (Some(short), _) => build(short),
+            (None, Target::Program { .. }) => build(n),
+            (None, _) => None,
+        };
+        if let Some(b) = b.filter(|b| find_build(b, &dirs).is_err()) {
+            absent.push(b);
+        }
+    }
+    if absent.is_empty() {
+        Ok(())
+    } else {
+        Err(missing(&absent, &dirs))
+    }
 }
 
 /// The library of a `so:PATH` or `preload:NAME` subject; `None` for any
@@ -482,6 +525,18 @@ mod tests {
             .unwrap_err()
             .0;
         assert!(e.contains("cargo build") && e.contains("-p nothing"), "{e}");
+        let c = Build {
+            name: "y",
+            package: "other",
+            ..b
+        };
+        let e = missing(&[&b, &c], &[PathBuf::from("/nonexistent")]).0;
+        assert!(
+            e.contains("subjects `x`, `y` need libnothing-here.so next to poolbench")
+                && e.contains("it is not there")
+                && e.contains("-p nothing -p other`"),
+            "{e}"
+        );
         assert!(library_of("so:/nonexistent/lib.so")
             .unwrap_err()
             .0
