@@ -257,6 +257,14 @@ fn exec_runs_a_c_program_under_system_and_sharded() {
         for run in &m.runs {
             assert_eq!((run.ops, run.unit.as_deref()), (1, Some("runs")));
             assert!(run.duration_s > 0.0 && run.memory.peak_rss_bytes > 0);
+            // The program's own peak, not poolbench's (which a program
+            // spawned straight from it would inherit at exec): this one
+            // keeps at most 256 blocks of 316 bytes.
+            assert!(
+                run.memory.peak_rss_bytes < 8 << 20,
+                "{} bytes",
+                run.memory.peak_rss_bytes
+            );
             let p = run.program.as_ref().expect("program figures");
             assert!(p.minor_faults > 0);
             assert_eq!(p.metric, None);
@@ -366,6 +374,63 @@ fn exec_metric_and_threads_env_reach_the_results() {
             assert_eq!(f.kind, FailureKind::Harness);
             assert!(f.reason.contains("--metric"), "{}", f.reason);
         }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_program_killed_by_a_signal_or_the_timeout_is_a_failed_cell() {
+    let out = out_dir("exec-signal");
+    let o = poolbench(
+        &[
+            "exec",
+            "-s",
+            "system",
+            "--repeat",
+            "1",
+            "--json",
+            "--no-progress",
+            "--out",
+            out.to_str().unwrap(),
+            "--",
+            "sh",
+            "-c",
+            "kill -SEGV $$",
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(CELLS_FAILED), "{}", stderr(&o));
+    match &results(&o).cells[0].outcome {
+        Outcome::Failed(f) => {
+            assert_eq!((f.kind, f.signal), (FailureKind::Signal, Some(11)), "{f:?}");
+            assert!(f.reason.contains("SIGSEGV"), "{}", f.reason);
+        }
+        other => panic!("{other:?}"),
+    }
+    let out = out_dir("exec-timeout");
+    let o = poolbench(
+        &[
+            "exec",
+            "-s",
+            "system",
+            "--repeat",
+            "1",
+            "--timeout",
+            "0.3",
+            "--json",
+            "--no-progress",
+            "--out",
+            out.to_str().unwrap(),
+            "--",
+            "sh",
+            "-c",
+            "sleep 60; echo done",
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(CELLS_FAILED), "{}", stderr(&o));
+    match &results(&o).cells[0].outcome {
+        Outcome::Failed(f) => assert_eq!(f.kind, FailureKind::Timeout, "{f:?}"),
         other => panic!("{other:?}"),
     }
 }

@@ -101,7 +101,8 @@ pub struct ChildOptions {
 
 /// The child command of one cell: `cell` for a synthetic workload (the
 /// harness drives the subject), `app-cell` for an application (the subject
-/// is the child's global allocator), the command itself for a program.
+/// is the child's global allocator), `time-program` around the command
+/// for a program (`cli::exec`).
 /// Every child starts without the variables a subject controls
 /// (`subjects::preload::CONTROLLED`: `LD_PRELOAD`, `POOLBENCH_GLOBAL`, ...),
 /// whatever the parent's environment says, and gets only its own
@@ -110,10 +111,7 @@ pub struct ChildOptions {
 /// the harness's own allocations.
 pub fn command(exe: &Path, spec: &CellSpec, opts: ChildOptions) -> Command {
     let subject = spec.subject.as_str();
-    let mut cmd = match &spec.work {
-        Work::Program(p) => Command::new(&p.path),
-        _ => Command::new(exe),
-    };
+    let mut cmd = Command::new(exe);
     for v in CONTROLLED {
         cmd.env_remove(v);
     }
@@ -137,10 +135,19 @@ pub fn command(exe: &Path, spec: &CellSpec, opts: ChildOptions) -> Command {
                 .env(SUBJECT_ENV, subject);
         }
         Work::Program(p) => {
-            cmd.args(&p.args);
-            if let Some(var) = &p.threads_env {
-                cmd.env(var, p.threads.to_string());
+            // The helper that times the program runs on glibc; the
+            // subject's variables are the program's alone.
+            cmd.arg("time-program");
+            let threads = p.threads_env.as_ref().map(|v| (v, p.threads.to_string()));
+            for (k, v) in spec
+                .subject_env
+                .iter()
+                .chain(threads.as_ref().map(|(k, v)| (*k, v)))
+            {
+                cmd.arg("--env").arg(format!("{k}={v}"));
             }
+            cmd.arg("--").arg(&p.path).args(&p.args);
+            return cmd;
         }
     }
     cmd.envs(&spec.subject_env);

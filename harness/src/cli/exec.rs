@@ -11,16 +11,20 @@
 //! and `PYTHONMALLOC` for CPython) is `subjects::preload`'s; every library
 //! is probed before anything runs.
 //!
-//! A program is measured from outside ([`run_program`]): the wall time from
-//! just before the spawn to the exit (found with `waitid(WNOWAIT)`, so the
-//! clock stops when the program does, not when the parent next looks),
-//! then `wait4`'s resource usage: user and system CPU, peak RSS, page
-//! faults and context switches, the program's and those of the
-//! descendants it waited for. It runs in a process group of its own, so a
-//! timeout or an interrupt kills everything it started; it is signalled
-//! only while it is not yet reaped, so the signal can never reach a
-//! process that reused its pid. With a metric, the figure is read from
-//! its output; no figure fails the cell.
+//! A program is measured from outside, by a small helper process between
+//! poolbench and the program (`poolbench time-program`, [`time_main`]),
+//! which forks the program and reports on its last line of stdout: the
+//! wall time from just before the fork to the exit (found with
+//! `waitid(WNOWAIT)`, so the clock stops when the program does), then
+//! `wait4`'s resource usage: user and system CPU, peak RSS, page faults
+//! and context switches, the program's and those of the descendants it
+//! waited for. The helper is there so the peak RSS is the program's (see
+//! [`time_main`]). The parent ([`run_program`]) runs the helper in a
+//! process group of its own, so a timeout or an interrupt kills
+//! everything the program started; it signals the group only while the
+//! helper is not yet reaped, so the signal can never reach a process that
+//! reused its pid. With a metric, the figure is read from the program's
+//! output; no figure fails the cell.
 
 use std::collections::BTreeMap;
 use std::os::unix::process::CommandExt;
@@ -30,12 +34,13 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
 
 use crate::cli::cell::{classify, harness_failure, read_tail, stderr_tail, ChildEnd, ChildOptions};
 use crate::cli::out::check_out_dir;
 use crate::cli::run::{self, RunOptions};
 use crate::cli::sweep::{self, CellSpec, Work};
-use crate::cli::{BadInput, ExecArgs};
+use crate::cli::{BadInput, ExecArgs, EXIT_OK};
 use crate::measure::memory;
 use crate::programs::external::{self, Metric, Program};
 use crate::results::{Failure, FailureKind, Fragmentation, Load, Memory, ProgramRun, RunMetrics};
@@ -138,15 +143,119 @@ pub fn command(args: &ExecArgs) -> Result<u8> {
     run::conclude(&record, cells.len(), args.json, &args.out)
 }
 
-/// How a program's child ended, as the waiter thread saw it.
+/// The prefix of the helper's report line.
+const REPORT: &str = "poolbench-time-program: ";
+
+/// How the program of a cell ended and what it used, as the helper
+/// (`poolbench time-program`) reports it on the last line of its stdout.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timed {
+    /// From just before the spawn to the program's end.
+    pub wall_s: f64,
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+    pub core_dumped: bool,
+    pub user_s: f64,
+    pub sys_s: f64,
+    pub max_rss_bytes: u64,
+    pub minor_faults: u64,
+    pub major_faults: u64,
+    pub voluntary_switches: u64,
+    pub involuntary_switches: u64,
+}
+
+/// The hidden `time-program` subcommand: runs a program with `env` added
+/// to its environment, waits for it, and prints how it ended and what it
+/// used as the last line of stdout (after the program's own output).
+///
+/// It exists for the peak RSS: Linux folds the high-water mark of the
+/// memory a process had before `exec` into the new program's
+/// (`ru_maxrss`), so a program spawned straight from poolbench (tens of
+/// MiB, or with `vfork` all of it) would report at least poolbench's RSS.
+/// This small, fresh process forks (not `vfork`s) the program, whose
+/// floor is then the few pages the fork copies, as under GNU `time`.
+pub fn time_main(env: &[String], command: &[String]) -> u8 {
+    let Some((program, args)) = command.split_first() else {
+        eprintln!("poolbench time-program: no command");
+        return crate::cli::EXIT_BAD_INPUT;
+    };
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    for kv in env {
+        match kv.split_once('=') {
+            Some((k, v)) if !k.is_empty() => {
+                cmd.env(k, v);
+            }
+            _ => {
+                eprintln!("poolbench time-program: --env `{kv}` is not NAME=VALUE");
+                return crate::cli::EXIT_BAD_INPUT;
+            }
+        }
+    }
+    // SAFETY: the closure does nothing (trivially async-signal-safe); it
+    // is there to make std fork instead of vfork (see above).
+    unsafe { cmd.pre_exec(|| Ok(())) };
+    let started = Instant::now();
+    let child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("poolbench time-program: cannot start {program}: {e}");
+            return crate::cli::EXIT_ERROR;
+        }
+    };
+    let unused = Mutex::new(false);
+    match wait(child.id() as libc::pid_t, &unused) {
+        Ok(ended) => {
+            let timed = timed(&ended, started);
+            match serde_json::to_string(&timed) {
+                Ok(line) => {
+                    println!("\n{REPORT}{line}");
+                    EXIT_OK
+                }
+                Err(e) => {
+                    eprintln!("poolbench time-program: {e}");
+                    crate::cli::EXIT_ERROR
+                }
+            }
+        }
+        Err(e) => {
+            eprintln!("poolbench time-program: {e}");
+            crate::cli::EXIT_ERROR
+        }
+    }
+}
+
+/// How a child ended, as [`wait`] saw it.
 struct Ended {
     at: Instant,
     status: libc::c_int,
     usage: libc::rusage,
 }
 
-/// Runs one program cell's child (`cmd`, from `cell::command`) and
-/// measures it (see the module docs).
+fn timed(e: &Ended, started: Instant) -> Timed {
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    let count = |v: libc::c_long| v.max(0) as u64;
+    let ru = &e.usage;
+    let status = e.status;
+    Timed {
+        wall_s: e.at.duration_since(started).as_secs_f64(),
+        code: libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)),
+        signal: libc::WIFSIGNALED(status).then(|| libc::WTERMSIG(status)),
+        core_dumped: libc::WIFSIGNALED(status) && libc::WCOREDUMP(status),
+        user_s: secs(ru.ru_utime),
+        sys_s: secs(ru.ru_stime),
+        // Linux reports kilobytes.
+        max_rss_bytes: count(ru.ru_maxrss) * 1024,
+        minor_faults: count(ru.ru_minflt),
+        major_faults: count(ru.ru_majflt),
+        voluntary_switches: count(ru.ru_nvcsw),
+        involuntary_switches: count(ru.ru_nivcsw),
+    }
+}
+
+/// Runs one program cell's child (`cmd`, from `cell::command`: the
+/// `time-program` helper around the program) and measures it (see the
+/// module docs).
 pub fn run_program(
     p: &Program,
     mut cmd: Command,
@@ -216,22 +325,55 @@ pub fn run_program(
     };
     let out = String::from_utf8_lossy(&join(stdout)).into_owned();
     let err = String::from_utf8_lossy(&join(stderr)).into_owned();
-    let ended =
+    let helper =
         ended.map_err(|e: String| harness_failure(format!("cannot wait for the program: {e}")))?;
     if interrupted {
         return Err(harness_failure("interrupted".into()));
     }
-    let status = ended.status;
+    if timed_out {
+        return Err(classify(
+            ChildEnd {
+                code: None,
+                signal: Some(libc::SIGKILL),
+                core_dumped: false,
+                timed_out,
+            },
+            "",
+            &err,
+            timeout,
+        )
+        .err()
+        .unwrap_or_else(|| harness_failure("timed out".into())));
+    }
+    // The helper's report is the last line of stdout; the program's
+    // output is everything before it.
+    let (out, report) = match out.trim_end().rsplit_once('\n') {
+        Some((o, last)) => (o, last),
+        None => ("", out.trim_end()),
+    };
+    let timed: Timed = report
+        .strip_prefix(REPORT)
+        .and_then(|r| serde_json::from_str(r).ok())
+        .ok_or_else(|| {
+            let last = stderr_tail(&err);
+            let mut f = harness_failure(format!(
+                "the program's timer ended without a report ({}): {}",
+                exit_text(helper.status),
+                last.lines().last().unwrap_or("")
+            ));
+            f.stderr_tail = last;
+            f
+        })?;
     let end = ChildEnd {
-        code: libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)),
-        signal: libc::WIFSIGNALED(status).then(|| libc::WTERMSIG(status)),
-        core_dumped: libc::WIFSIGNALED(status) && libc::WCOREDUMP(status),
-        timed_out,
+        code: timed.code,
+        signal: timed.signal,
+        core_dumped: timed.core_dumped,
+        timed_out: false,
     };
     match end.code {
-        Some(0) if !timed_out => {}
+        Some(0) => {}
         // Status 3 is a verification failure only for programs that say so.
-        Some(3) if !p.checks && !timed_out => {
+        Some(3) if !p.checks => {
             let tail = stderr_tail(&err);
             let last = tail.lines().last().unwrap_or("").trim().to_string();
             return Err(Failure {
@@ -249,7 +391,7 @@ pub fn run_program(
         }
     }
     let metric = match &p.metric {
-        Some(m) => Some(m.find(&out, &err).map_err(|why| Failure {
+        Some(m) => Some(m.find(out, &err).map_err(|why| Failure {
             kind: FailureKind::Harness,
             reason: why,
             exit_code: Some(0),
@@ -258,7 +400,15 @@ pub fn run_program(
         })?),
         None => None,
     };
-    Ok(metrics(p, &ended, started, metric, load_start))
+    Ok(metrics(p, &timed, metric, load_start))
+}
+
+fn exit_text(status: libc::c_int) -> String {
+    if libc::WIFSIGNALED(status) {
+        format!("killed by signal {}", libc::WTERMSIG(status))
+    } else {
+        format!("exit status {}", libc::WEXITSTATUS(status))
+    }
 }
 
 /// Waits for `pid` to end (without reaping it), notes the time, then
@@ -306,29 +456,18 @@ fn wait(pid: libc::pid_t, reaped: &Mutex<bool>) -> Result<Ended, String> {
 
 /// One run of a program as the results schema records it: one run is the
 /// unit of work, the wall time its duration.
-fn metrics(
-    p: &Program,
-    ended: &Ended,
-    started: Instant,
-    metric: Option<f64>,
-    load_start: Option<f64>,
-) -> RunMetrics {
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
-    let ru = &ended.usage;
-    let wall = ended.at.duration_since(started).as_secs_f64().max(1e-9);
-    let (user, sys) = (secs(ru.ru_utime), secs(ru.ru_stime));
-    let count = |v: libc::c_long| v.max(0) as u64;
+fn metrics(p: &Program, t: &Timed, metric: Option<f64>, load_start: Option<f64>) -> RunMetrics {
+    let wall = t.wall_s.max(1e-9);
     RunMetrics {
         ops: 1,
         ops_per_thread: 1,
         duration_s: wall,
         ops_per_sec: 1.0 / wall,
-        cpu_user_s: user,
-        cpu_sys_s: sys,
-        worker_cpu_s: user + sys,
+        cpu_user_s: t.user_s,
+        cpu_sys_s: t.sys_s,
+        worker_cpu_s: t.user_s + t.sys_s,
         memory: Memory {
-            // Linux reports kilobytes.
-            peak_rss_bytes: count(ru.ru_maxrss) * 1024,
+            peak_rss_bytes: t.max_rss_bytes,
             fragmentation: Fragmentation {
                 ratio: None,
                 note: Some("a program does not report the bytes it has live".into()),
@@ -343,10 +482,10 @@ fn metrics(
         },
         unit: Some(UNIT.to_string()),
         program: Some(ProgramRun {
-            minor_faults: count(ru.ru_minflt),
-            major_faults: count(ru.ru_majflt),
-            voluntary_switches: count(ru.ru_nvcsw),
-            involuntary_switches: count(ru.ru_nivcsw),
+            minor_faults: t.minor_faults,
+            major_faults: t.major_faults,
+            voluntary_switches: t.voluntary_switches,
+            involuntary_switches: t.involuntary_switches,
             metric,
             metric_name: p.metric.as_ref().map(|m| m.name.clone()),
         }),

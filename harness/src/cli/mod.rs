@@ -106,6 +106,21 @@ pub enum Command {
     /// (internal: how a preloaded library is checked).
     #[command(hide = true)]
     MallocLibrary,
+    /// Run a program, wait for it, and print how it ended and what it used
+    /// (internal: the parent of a program cell's program).
+    #[command(hide = true)]
+    TimeProgram(TimeProgramArgs),
+}
+
+/// The hidden `time-program` helper.
+#[derive(Debug, Clone, Args)]
+pub struct TimeProgramArgs {
+    /// A variable added to the program's environment; repeatable.
+    #[arg(long = "env", value_name = "NAME=VALUE")]
+    pub env: Vec<String>,
+    /// The program and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND ARGS")]
+    pub command: Vec<String>,
 }
 
 /// Flags shared by `run` and `suite`.
@@ -314,6 +329,7 @@ fn dispatch(command: Command) -> u8 {
         Command::Compare(args) => compare(&args),
         Command::Cell(args) => return crate::cli::cell::child_main(&args),
         Command::AppCell(args) => return crate::cli::cell::app_child_main(&args),
+        Command::TimeProgram(args) => return crate::cli::exec::time_main(&args.env, &args.command),
         Command::MallocLibrary => {
             println!(
                 "{}",
