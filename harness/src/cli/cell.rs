@@ -138,13 +138,11 @@ pub fn command(exe: &Path, spec: &CellSpec, opts: ChildOptions) -> Command {
             // The helper that times the program runs on glibc; the
             // subject's variables are the program's alone.
             cmd.arg("time-program");
-            let threads = p.threads_env.as_ref().map(|v| (v, p.threads.to_string()));
-            for (k, v) in spec
-                .subject_env
-                .iter()
-                .chain(threads.as_ref().map(|(k, v)| (*k, v)))
-            {
+            for (k, v) in &spec.subject_env {
                 cmd.arg("--env").arg(format!("{k}={v}"));
+            }
+            if let Some(var) = &p.threads_env {
+                cmd.arg("--env").arg(format!("{var}={}", p.threads));
             }
             cmd.arg("--").arg(&p.path).args(&p.args);
             return cmd;
@@ -154,7 +152,8 @@ pub fn command(exe: &Path, spec: &CellSpec, opts: ChildOptions) -> Command {
     cmd
 }
 
-/// One child process for one cell.
+/// One child process for one cell (a program cell's is measured by
+/// `cli::exec::run_program`).
 pub fn run_once(
     exe: &Path,
     spec: &CellSpec,
