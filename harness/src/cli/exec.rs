@@ -267,6 +267,7 @@ pub fn run_program(
         .stderr(Stdio::piped())
         .process_group(0);
     let load_start = memory::loadavg();
+    let machine_start = memory::MachineTimes::now();
     let started = Instant::now();
     let mut child = cmd
         .spawn()
@@ -400,7 +401,14 @@ pub fn run_program(
         })?),
         None => None,
     };
-    Ok(metrics(p, &timed, metric, load_start))
+    let mut m = metrics(p, &timed, metric, load_start);
+    if let (Some(a), Some(b)) = (machine_start, memory::MachineTimes::now()) {
+        if let Some((steal, others)) = a.fractions(&b, timed.user_s + timed.sys_s) {
+            m.load.steal_fraction = Some(steal);
+            m.load.others_busy_fraction = Some(others);
+        }
+    }
+    Ok(m)
 }
 
 fn exit_text(status: libc::c_int) -> String {
