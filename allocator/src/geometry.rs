@@ -7,7 +7,7 @@
 //! derive their size classes from it the same way, so a comparison between
 //! them measures concurrency strategy, never size classes.
 
-use crate::pool::POOL_HEADER_SIZE;
+use crate::pool_header::POOL_HEADER_SIZE;
 
 /// Requests up to this many bytes are served from pools
 /// (CPython's `SMALL_REQUEST_THRESHOLD`).

@@ -29,6 +29,15 @@
 //!
 //! The holder-only counters (switch number, acquisitions) are written by
 //! the thread holding the GIL only, with plain atomic load and store.
+//!
+//! For `fork()`: a prepare handler takes the GIL (`take`) so that no other
+//! thread holds it across the fork; the parent then releases it. In the
+//! child the word may still count waiters and switchers that do not exist
+//! there, so the child must not `release` normally: it stores `0` in the
+//! word (nobody waits in a one-thread child), clears the drop request, and
+//! re-creates the mutex and condition variables (a waiter of the parent may
+//! have held the mutex at the instant of the fork, between waking up and
+//! sleeping again).
 
 use core::time::Duration;
 

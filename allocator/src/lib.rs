@@ -47,7 +47,9 @@ pub mod locked;
 #[cfg(all(test, loom))]
 mod loom_models;
 mod os;
+mod per_thread;
 mod pool;
+mod pool_header;
 mod pymalloc;
 pub mod sharded;
 mod stable;

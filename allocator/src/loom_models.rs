@@ -26,6 +26,7 @@ use loom::thread;
 
 use crate::geometry::Geometry;
 use crate::gil_lock::GilLock;
+use crate::per_thread::PerThread;
 use crate::sharded::ShardedCore;
 use crate::stats::Stats;
 use crate::sync::UnsafeCell;

@@ -37,6 +37,7 @@ use core::ptr::null_mut;
 use crate::geometry::{Geometry, SizeClasses, MAX_CLASSES};
 use crate::locked::Locked;
 use crate::os;
+use crate::per_thread::PerThread;
 use crate::pymalloc::{copy_for_realloc, Pymalloc, ReallocPlan};
 use crate::stats::Stats;
 use crate::sync::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
@@ -140,68 +141,6 @@ impl TcacheCore {
         core::mem::size_of::<ThreadCache>().next_multiple_of(4096)
     }
 
-    /// A cache for the calling thread: a free one if any, else a new one.
-    pub(crate) fn attach(&self) -> *mut ThreadCache {
-        let mut c = self.caches.load(Ordering::Acquire);
-        while !c.is_null() {
-            // SAFETY: caches stay mapped while the core lives.
-            unsafe {
-                if (*c)
-                    .state
-                    .compare_exchange(FREE, IN_USE, Ordering::Acquire, Ordering::Relaxed)
-                    .is_ok()
-                {
-                    return c;
-                }
-                c = (*c).next_all;
-            }
-        }
-        let mem = os::map(Self::cache_bytes()).cast::<ThreadCache>();
-        if mem.is_null() {
-            return null_mut();
-        }
-        // SAFETY: fresh page-aligned memory large enough for a cache.
-        unsafe {
-            mem.write(ThreadCache {
-                local: UnsafeCell::new(Bins {
-                    bins: [EMPTY_BIN; MAX_CLASSES],
-                    bytes: 0,
-                    seen_trim: self.trim_generation.load(Ordering::Relaxed),
-                }),
-                state: AtomicU32::new(IN_USE),
-                next_all: null_mut(),
-                cached: AtomicUsize::new(0),
-                requested: AtomicUsize::new(0),
-            });
-            let mut head = self.caches.load(Ordering::Relaxed);
-            loop {
-                (*mem).next_all = head;
-                match self.caches.compare_exchange_weak(
-                    head,
-                    mem,
-                    Ordering::Release,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => break,
-                    Err(now) => head = now,
-                }
-            }
-        }
-        mem
-    }
-
-    /// Flushes every bin of an exiting thread and frees its cache for reuse.
-    ///
-    /// # Safety
-    /// `c` must be the caller's cache from `attach`, unused afterwards.
-    pub(crate) unsafe fn detach(&self, c: *mut ThreadCache) {
-        // SAFETY: `c` is ours until the state store.
-        unsafe {
-            self.flush_all(c);
-            (*c).state.store(FREE, Ordering::Release);
-        }
-    }
-
     /// Gives every cached block of `c` back under one acquisition.
     ///
     /// # Safety
@@ -294,64 +233,6 @@ impl TcacheCore {
         }
     }
 
-    /// The common case of [`alloc`](Self::alloc): a pop from a non-empty
-    /// bin with no trim pending; null (nothing changed) otherwise.
-    ///
-    /// # Safety
-    /// `c` must be the calling thread's cache of this core.
-    #[inline(always)]
-    pub(crate) unsafe fn alloc_fast(&self, c: *mut ThreadCache, layout: Layout) -> *mut u8 {
-        let Some(idx) = self.classes.class_of(layout.size(), layout.align()) else {
-            return null_mut();
-        };
-        // SAFETY: `c` is ours; its bins hold free blocks linked through
-        // their first word.
-        unsafe {
-            if self.trim_pending(c) {
-                return null_mut();
-            }
-            let b = (*c).local.with_mut(|l| {
-                let bin = (*l).bins.get_unchecked_mut(idx);
-                let b = bin.head;
-                if !b.is_null() {
-                    bin.head = b.cast::<*mut u8>().read();
-                    bin.count -= 1;
-                    (*l).bytes -= self.core.geometry().class_size(idx);
-                }
-                b
-            });
-            if !b.is_null() {
-                add(&(*c).cached, usize::MAX);
-                add(&(*c).requested, layout.size());
-            }
-            b
-        }
-    }
-
-    /// Allocates with cache `c`.
-    ///
-    /// # Safety
-    /// `c` must be the calling thread's cache of this core.
-    pub(crate) unsafe fn alloc(&self, c: *mut ThreadCache, layout: Layout) -> *mut u8 {
-        let Some(idx) = self.classes.class_of(layout.size(), layout.align()) else {
-            return self.core.core().alloc(layout);
-        };
-        // SAFETY: `c` is ours.
-        unsafe {
-            if self.trim_pending(c) {
-                self.honour_trim(c);
-            }
-            let b = self.alloc_fast(c, layout);
-            if !b.is_null() {
-                return b;
-            }
-            if !self.refill(c, idx) {
-                return null_mut();
-            }
-            self.alloc_fast(c, layout)
-        }
-    }
-
     /// Fills bin `idx` with a batch of blocks under one acquisition.
     ///
     /// # Safety
@@ -384,6 +265,145 @@ impl TcacheCore {
             n > 0
         }
     }
+}
+
+/// What builds a [`TcacheCore`]: geometry, batch, byte cap.
+#[derive(Clone, Copy)]
+pub(crate) struct Config {
+    g: Geometry,
+    batch: usize,
+    cap: usize,
+}
+
+/// The per-thread interface the registry (`thread`) drives.
+impl PerThread for TcacheCore {
+    type Config = Config;
+    type Local = ThreadCache;
+
+    fn build(c: Config) -> Self {
+        TcacheCore::new(c.g, c.batch, c.cap)
+    }
+
+    /// A cache for the calling thread: a free one if any, else a new one.
+    fn attach(&self) -> *mut ThreadCache {
+        let mut c = self.caches.load(Ordering::Acquire);
+        while !c.is_null() {
+            // SAFETY: caches stay mapped while the core lives.
+            unsafe {
+                if (*c)
+                    .state
+                    .compare_exchange(FREE, IN_USE, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    return c;
+                }
+                c = (*c).next_all;
+            }
+        }
+        let mem = os::map(Self::cache_bytes()).cast::<ThreadCache>();
+        if mem.is_null() {
+            return null_mut();
+        }
+        // SAFETY: fresh page-aligned memory large enough for a cache.
+        unsafe {
+            mem.write(ThreadCache {
+                local: UnsafeCell::new(Bins {
+                    bins: [EMPTY_BIN; MAX_CLASSES],
+                    bytes: 0,
+                    seen_trim: self.trim_generation.load(Ordering::Relaxed),
+                }),
+                state: AtomicU32::new(IN_USE),
+                next_all: null_mut(),
+                cached: AtomicUsize::new(0),
+                requested: AtomicUsize::new(0),
+            });
+            let mut head = self.caches.load(Ordering::Relaxed);
+            loop {
+                (*mem).next_all = head;
+                match self.caches.compare_exchange_weak(
+                    head,
+                    mem,
+                    Ordering::Release,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => break,
+                    Err(now) => head = now,
+                }
+            }
+        }
+        mem
+    }
+
+    /// Flushes every bin of an exiting thread and frees its cache for reuse.
+    ///
+    /// # Safety
+    /// `c` must be the caller's cache from `attach`, unused afterwards.
+    unsafe fn detach(&self, c: *mut ThreadCache) {
+        // SAFETY: `c` is ours until the state store.
+        unsafe {
+            self.flush_all(c);
+            (*c).state.store(FREE, Ordering::Release);
+        }
+    }
+
+    /// The common case of [`alloc`](Self::alloc): a pop from a non-empty
+    /// bin with no trim pending; null (nothing changed) otherwise.
+    ///
+    /// # Safety
+    /// `c` must be the calling thread's cache of this core.
+    #[inline(always)]
+    unsafe fn alloc_fast(&self, c: *mut ThreadCache, layout: Layout) -> *mut u8 {
+        let Some(idx) = self.classes.class_of(layout.size(), layout.align()) else {
+            return null_mut();
+        };
+        // SAFETY: `c` is ours; its bins hold free blocks linked through
+        // their first word.
+        unsafe {
+            if self.trim_pending(c) {
+                return null_mut();
+            }
+            let b = (*c).local.with_mut(|l| {
+                let bin = (*l).bins.get_unchecked_mut(idx);
+                let b = bin.head;
+                if !b.is_null() {
+                    bin.head = b.cast::<*mut u8>().read();
+                    bin.count -= 1;
+                    (*l).bytes -= self.core.geometry().class_size(idx);
+                }
+                b
+            });
+            if !b.is_null() {
+                add(&(*c).cached, usize::MAX);
+                add(&(*c).requested, layout.size());
+            }
+            b
+        }
+    }
+
+    /// Allocates with cache `c`.
+    ///
+    /// # Safety
+    /// `c` must be the calling thread's cache of this core.
+    #[inline(never)]
+    unsafe fn alloc(&self, c: *mut ThreadCache, layout: Layout) -> *mut u8 {
+        let Some(idx) = self.classes.class_of(layout.size(), layout.align()) else {
+            return self.core.core().alloc(layout);
+        };
+        // SAFETY: `c` is ours.
+        unsafe {
+            if self.trim_pending(c) {
+                self.honour_trim(c);
+            }
+            let b = self.alloc_fast(c, layout);
+            if !b.is_null() {
+                return b;
+            }
+            if !self.refill(c, idx) {
+                return null_mut();
+            }
+            self.alloc_fast(c, layout)
+        }
+    }
 
     /// The common case of [`dealloc`](Self::dealloc): a push onto a bin
     /// that stays below its flush threshold and the thread's byte cap, with
@@ -393,12 +413,7 @@ impl TcacheCore {
     /// `c` must be the calling thread's cache of this core; `ptr` a live
     /// block of this core with `layout`.
     #[inline(always)]
-    pub(crate) unsafe fn dealloc_fast(
-        &self,
-        c: *mut ThreadCache,
-        ptr: *mut u8,
-        layout: Layout,
-    ) -> bool {
+    unsafe fn dealloc_fast(&self, c: *mut ThreadCache, ptr: *mut u8, layout: Layout) -> bool {
         let Some(idx) = self.classes.class_of(layout.size(), layout.align()) else {
             return false;
         };
@@ -433,7 +448,8 @@ impl TcacheCore {
     /// # Safety
     /// `c` must be the calling thread's cache of this core; `ptr` a live
     /// block of this core with `layout`.
-    pub(crate) unsafe fn dealloc(&self, c: *mut ThreadCache, ptr: *mut u8, layout: Layout) {
+    #[inline(never)]
+    unsafe fn dealloc(&self, c: *mut ThreadCache, ptr: *mut u8, layout: Layout) {
         let Some(idx) = self.classes.class_of(layout.size(), layout.align()) else {
             // SAFETY: a layout without a class was served raw by the core.
             unsafe { self.core.core().dealloc(ptr, layout) };
@@ -482,7 +498,7 @@ impl TcacheCore {
     ///
     /// # Safety
     /// As for `dealloc`; `new_size` valid for the alignment.
-    pub(crate) unsafe fn realloc(
+    unsafe fn realloc(
         &self,
         c: *mut ThreadCache,
         ptr: *mut u8,
@@ -510,7 +526,7 @@ impl TcacheCore {
         }
     }
 
-    pub(crate) fn stats(&self) -> Stats {
+    fn stats(&self) -> Stats {
         let mut s = crate::PoolStats::stats(&self.core);
         let mut c = self.caches.load(Ordering::Acquire);
         while !c.is_null() {
@@ -525,6 +541,10 @@ impl TcacheCore {
             }
         }
         s
+    }
+
+    fn empty_stats(c: &Config) -> Stats {
+        Stats::empty(c.g)
     }
 }
 
@@ -570,76 +590,7 @@ pub use self::global::Tcache;
 #[cfg(not(loom))]
 mod global {
     use super::*;
-    use crate::thread::{PerThread, Registered};
-
-    /// What builds a [`TcacheCore`]: geometry, batch, byte cap.
-    #[derive(Clone, Copy)]
-    pub(crate) struct Config {
-        g: Geometry,
-        batch: usize,
-        cap: usize,
-    }
-
-    impl PerThread for TcacheCore {
-        type Config = Config;
-        type Local = ThreadCache;
-
-        fn build(c: Config) -> Self {
-            TcacheCore::new(c.g, c.batch, c.cap)
-        }
-
-        fn attach(&self) -> *mut ThreadCache {
-            TcacheCore::attach(self)
-        }
-
-        unsafe fn detach(&self, c: *mut ThreadCache) {
-            // SAFETY: forwarded contract.
-            unsafe { TcacheCore::detach(self, c) }
-        }
-
-        #[inline(never)]
-        unsafe fn alloc(&self, c: *mut ThreadCache, layout: Layout) -> *mut u8 {
-            // SAFETY: forwarded contract.
-            unsafe { TcacheCore::alloc(self, c, layout) }
-        }
-
-        #[inline(never)]
-        unsafe fn dealloc(&self, c: *mut ThreadCache, ptr: *mut u8, layout: Layout) {
-            // SAFETY: forwarded contract.
-            unsafe { TcacheCore::dealloc(self, c, ptr, layout) }
-        }
-
-        #[inline(always)]
-        unsafe fn alloc_fast(&self, c: *mut ThreadCache, layout: Layout) -> *mut u8 {
-            // SAFETY: forwarded contract.
-            unsafe { TcacheCore::alloc_fast(self, c, layout) }
-        }
-
-        #[inline(always)]
-        unsafe fn dealloc_fast(&self, c: *mut ThreadCache, ptr: *mut u8, layout: Layout) -> bool {
-            // SAFETY: forwarded contract.
-            unsafe { TcacheCore::dealloc_fast(self, c, ptr, layout) }
-        }
-
-        unsafe fn realloc(
-            &self,
-            c: *mut ThreadCache,
-            ptr: *mut u8,
-            layout: Layout,
-            new_size: usize,
-        ) -> *mut u8 {
-            // SAFETY: forwarded contract.
-            unsafe { TcacheCore::realloc(self, c, ptr, layout, new_size) }
-        }
-
-        fn stats(&self) -> Stats {
-            TcacheCore::stats(self)
-        }
-
-        fn empty_stats(c: &Config) -> Stats {
-            Stats::empty(c.g)
-        }
-    }
+    use crate::thread::Registered;
 
     /// Per-thread caches in front of the `locked` core (see the module docs).
     pub struct Tcache {

@@ -45,82 +45,10 @@ use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 use core::alloc::Layout;
 
+use crate::fork::ForkPerThread;
 use crate::os;
+use crate::per_thread::PerThread;
 use crate::stats::Stats;
-
-/// State with a per-thread part.
-pub(crate) trait PerThread: Sized + Sync + 'static + crate::fork::ForkPerThread {
-    /// What builds the shared state (kept in the allocator value so that
-    /// its constructor can be `const`).
-    type Config: Copy;
-    /// One thread's part.
-    type Local;
-    fn build(config: Self::Config) -> Self;
-    /// Creates or adopts the calling thread's part; null when out of memory.
-    fn attach(&self) -> *mut Self::Local;
-    /// Gives back a thread's part when its thread exits.
-    ///
-    /// # Safety
-    /// `local` must come from `attach` of `self` and not be used afterwards.
-    unsafe fn detach(&self, local: *mut Self::Local);
-
-    /// `GlobalAlloc::alloc` on the calling thread's part, the whole path
-    /// (out of line: the fast paths tail-call it).
-    ///
-    /// # Safety
-    /// `local` must be the calling thread's part of `self`.
-    unsafe fn alloc(&self, local: *mut Self::Local, layout: Layout) -> *mut u8;
-
-    /// `GlobalAlloc::dealloc` on the calling thread's part.
-    ///
-    /// # Safety
-    /// As for `alloc`, and `GlobalAlloc::dealloc`'s contract.
-    unsafe fn dealloc(&self, local: *mut Self::Local, ptr: *mut u8, layout: Layout);
-
-    /// The common case of [`alloc`](Self::alloc) only, inlined into every
-    /// caller: a block, or null when the full path must run (which then
-    /// starts over; this must not have changed anything).
-    ///
-    /// # Safety
-    /// As for `alloc`.
-    #[inline(always)]
-    unsafe fn alloc_fast(&self, _local: *mut Self::Local, _layout: Layout) -> *mut u8 {
-        null_mut()
-    }
-
-    /// The common case of [`dealloc`](Self::dealloc) only, inlined into
-    /// every caller: true if the block was freed, false (and nothing
-    /// changed) when the full path must run.
-    ///
-    /// # Safety
-    /// As for `dealloc`.
-    #[inline(always)]
-    unsafe fn dealloc_fast(
-        &self,
-        _local: *mut Self::Local,
-        _ptr: *mut u8,
-        _layout: Layout,
-    ) -> bool {
-        false
-    }
-
-    /// `GlobalAlloc::realloc` on the calling thread's part.
-    ///
-    /// # Safety
-    /// As for `alloc`, and `GlobalAlloc::realloc`'s contract.
-    unsafe fn realloc(
-        &self,
-        local: *mut Self::Local,
-        ptr: *mut u8,
-        layout: Layout,
-        new_size: usize,
-    ) -> *mut u8;
-
-    fn stats(&self) -> Stats;
-
-    /// The statistics of an allocator that never allocated.
-    fn empty_stats(config: &Self::Config) -> Stats;
-}
 
 /// The shared state of one allocator value, in its own mapping.
 struct Home<T> {
@@ -159,12 +87,16 @@ impl FastMap {
         }
     }
 
-    /// The slot of thread pointer `tp`. Thread pointers of glibc threads
-    /// lie at the top of their stacks, a stack size (megabytes and a guard
-    /// page) apart, so their page numbers differ in the low bits.
+    /// The slot of thread pointer `tp`: its page number, modulo the
+    /// slots. Thread pointers of glibc threads lie at the top of their
+    /// stacks, a stack size and a guard page apart (2 MiB + 4 KiB for Rust
+    /// threads: 513 pages), so threads made one after another get
+    /// consecutive slots. (Mixing in higher bits makes such neighbours
+    /// collide: their page numbers and their megabyte numbers both step
+    /// by one.)
     #[inline(always)]
     fn slot(&self, tp: usize) -> &FastSlot {
-        let k = (tp >> 12) ^ (tp >> 21);
+        let k = tp >> 12;
         // SAFETY: masked into bounds.
         unsafe { self.slots.get_unchecked(k & (FAST_SLOTS - 1)) }
     }
@@ -266,12 +198,12 @@ impl<T> Home<T> {
 }
 
 /// An allocator's handle on its [`Home`], created on first use.
-pub(crate) struct Registered<T: PerThread> {
+pub(crate) struct Registered<T: PerThread + ForkPerThread> {
     home: AtomicPtr<Home<T>>,
     config: T::Config,
 }
 
-impl<T: PerThread> Registered<T> {
+impl<T: PerThread + ForkPerThread> Registered<T> {
     pub(crate) const fn new(config: T::Config) -> Self {
         Registered {
             home: AtomicPtr::new(null_mut()),
@@ -499,7 +431,7 @@ pub(crate) use delegate_to_registered;
 /// The `GlobalAlloc` and `PoolStats` methods of the allocators built on
 /// `Registered` (they delegate here). Each is a cache hit inlined into the
 /// caller, or a tail call into its `_slow` twin.
-impl<T: PerThread> Registered<T> {
+impl<T: PerThread + ForkPerThread> Registered<T> {
     /// # Safety
     /// `GlobalAlloc::alloc`'s contract.
     #[inline(always)]
@@ -572,7 +504,7 @@ impl<T: PerThread> Registered<T> {
     }
 }
 
-impl<T: PerThread> Drop for Registered<T> {
+impl<T: PerThread + ForkPerThread> Drop for Registered<T> {
     fn drop(&mut self) {
         let h = *self.home.get_mut();
         if !h.is_null() {
@@ -584,7 +516,7 @@ impl<T: PerThread> Drop for Registered<T> {
 
 /// # Safety
 /// `home` and `local` must be a live binding's.
-unsafe fn detach_erased<T: PerThread>(home: *mut (), local: *mut ()) {
+unsafe fn detach_erased<T: PerThread + ForkPerThread>(home: *mut (), local: *mut ()) {
     let home = home.cast::<Home<T>>();
     // SAFETY: the binding holds a reference, so the home is live.
     unsafe {
@@ -681,7 +613,7 @@ extern "C" fn on_thread_exit(_: *mut libc::c_void) {
 /// Fork (see `fork`): the shared state's own hooks, given the forking
 /// thread's part of it, found in its bindings (which the child keeps); and
 /// the fast map forgets the parent's other threads.
-impl<T: PerThread> crate::fork::ForkHooks for Home<T> {
+impl<T: PerThread + ForkPerThread> crate::fork::ForkHooks for Home<T> {
     fn lock_all(&self) {
         crate::fork::ForkPerThread::lock_all(&self.value)
     }

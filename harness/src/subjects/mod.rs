@@ -88,7 +88,7 @@ pub const INFOS: &[Info] = &[
     },
     Info {
         name: "sharded",
-        about: "lock-free per-thread heaps with remote-free stacks (mimalloc, PEP 703)",
+        about: "lock-free per-thread heaps; remote frees posted to the owner in batches (mimalloc, PEP 703)",
         family: Family::Ours,
     },
     Info {

@@ -6,10 +6,13 @@
 //! allocator on every workload, and must not pay costs a real allocator in
 //! steady state does not pay. Its design, in that order of concern:
 //!
-//! - **Per-thread stacks of free blocks, kept outside the blocks.** `alloc`
-//!   pops the calling thread's stack for the block's class, `dealloc`
-//!   pushes on it: an array access, no atomic, and no write into the block
-//!   itself (a real allocator links every freed block).
+//! - **Per-thread stacks of free blocks, kept outside the blocks.**
+//!   `alloc` pops the calling thread's stack for the block's class,
+//!   `dealloc` pushes on it: an array access, no atomic, and no write into
+//!   the block itself (a real allocator links every freed block). A stack
+//!   never spills: when it is full it moves to an array twice its size
+//!   (taken from the region, like the blocks), so a thread's own blocks
+//!   never pass through a lock, however many it frees in a row.
 //! - **Tight classes**: 16-byte steps up to 1 KiB, then powers of two, so
 //!   a workload's live blocks pack as densely as a good allocator packs
 //!   them and its touches hit the cache as often; a freed block is the
@@ -19,15 +22,13 @@
 //!   thread; a block freed by another thread does not go on that thread's
 //!   stack (where reusing it would put two threads' writes in one cache
 //!   line: false sharing, which good allocators avoid and which would make
-//!   `null` slower than them on cache-scratch) but to a global depot of its
-//!   class, from which only a thread whose stack is empty takes.
-//! - **Blocks that cross threads come back in batches.** A stack holds at
-//!   most [`STACK`] blocks; when a push finds it full, half of it goes to
-//!   the depot of its class (under a mutex, once per batch), and a thread
-//!   whose stack is empty takes a whole batch back. So producer/consumer
-//!   workloads reuse warm memory instead of growing, at a fraction of a
-//!   nanosecond per operation. A thread's stacks go to the depots when it
-//!   exits, for later rounds.
+//!   `null` slower than them on cache-scratch) but into a per-class batch
+//!   of the freeing thread's, which goes whole, with one lock, to a global
+//!   depot of its class when [`BATCH`] blocks are gathered. A thread whose
+//!   stack is empty takes a whole batch back before it carves new memory.
+//!   So producer/consumer workloads reuse warm memory instead of growing,
+//!   at a fraction of a nanosecond per operation. A thread's stacks and
+//!   batches go to the depots when it exits, for later rounds.
 //! - **Pre-touched memory.** Chunks are faulted in with one
 //!   `MADV_POPULATE_WRITE` when taken, so steady state never page-faults.
 //!
@@ -54,7 +55,8 @@ const MAX_POW: u32 = 28;
 const CLASSES: usize = SMALL + (MAX_POW - MIN_POW + 1) as usize;
 /// Largest alignment served.
 const MAX_ALIGN: usize = 4096;
-/// Blocks a thread's stack for one class holds.
+/// Blocks a thread's stack for one class holds at first (it doubles when
+/// full).
 const STACK: usize = 64;
 /// Bytes of fresh memory a thread takes from the region at a time (and
 /// their alignment: a block's chunk is its address rounded down).
@@ -91,19 +93,35 @@ fn block_of(class: usize) -> (usize, usize) {
     }
 }
 
-/// Blocks per batch in the depot: half a stack.
-const BATCH: usize = STACK / 2;
+/// Blocks per batch in the depot.
+const BATCH: usize = 32;
 
-/// One class's free blocks on one thread.
+/// One class's free blocks on one thread: `blocks[..len]`, in an array of
+/// `cap` pointers taken from the region (none until the first push).
 #[derive(Clone, Copy)]
 struct Stack {
     len: usize,
-    blocks: [*mut u8; STACK],
+    cap: usize,
+    blocks: *mut *mut u8,
 }
 
 const EMPTY: Stack = Stack {
     len: 0,
-    blocks: [ptr::null_mut(); STACK],
+    cap: 0,
+    blocks: ptr::null_mut(),
+};
+
+/// Blocks of one class that this thread freed but another thread carved,
+/// gathered for the depot.
+#[derive(Clone, Copy)]
+struct Batch {
+    len: usize,
+    blocks: [*mut u8; BATCH],
+}
+
+const NO_BATCH: Batch = Batch {
+    len: 0,
+    blocks: [ptr::null_mut(); BATCH],
 };
 
 /// A stack of batches. Each batch is a list linked through the second word
@@ -146,9 +164,10 @@ unsafe fn deposit(class: usize, blocks: &[*mut u8]) {
     d.top = head as *mut u8;
 }
 
-/// Takes a batch from the depot of `class` into `stack` (empty); returns
-/// one block of it.
+/// Takes a batch from the depot of `class` into `stack` (empty, with room
+/// for a batch); returns one block of it.
 fn withdraw(class: usize, stack: &mut Stack) -> Option<*mut u8> {
+    debug_assert!(stack.len == 0 && stack.cap >= BATCH);
     let head = {
         let mut d = DEPOTS[class].lock().unwrap_or_else(|p| p.into_inner());
         let head = d.top as *mut *mut u8;
@@ -160,12 +179,13 @@ fn withdraw(class: usize, stack: &mut Stack) -> Option<*mut u8> {
         head
     };
     // SAFETY: the batch is ours now; its blocks link through their second
-    // words, the last one to null, at most `BATCH` of them.
+    // words, the last one to null, at most `BATCH` of them, and the stack
+    // has room for `BATCH`.
     unsafe {
         let mut b = head.add(1).read();
         let mut n = 0;
-        while !b.is_null() && n < STACK {
-            stack.blocks[n] = b;
+        while !b.is_null() && n < BATCH {
+            stack.blocks.add(n).write(b);
             n += 1;
             b = (b as *mut *mut u8).add(1).read();
         }
@@ -174,36 +194,66 @@ fn withdraw(class: usize, stack: &mut Stack) -> Option<*mut u8> {
     Some(head as *mut u8)
 }
 
-/// One thread's stacks and its current chunk.
+/// One thread's stacks, its batches of other threads' blocks, and its
+/// current chunk.
 struct Cache {
     stacks: [Stack; CLASSES],
+    foreign: [Batch; CLASSES],
     bump: usize,
     end: usize,
 }
 
-impl Drop for Cache {
-    /// A thread's blocks go back to the depots when it exits.
+/// Registered (on a thread's first refill) to give the thread's blocks back
+/// to the depots when it exits. It is apart from [`Cache`] so that the cache
+/// itself has no destructor: a thread-local without one is a plain access,
+/// with no "is the destructor registered yet" check on every call.
+struct FlushAtExit;
+
+impl Drop for FlushAtExit {
     fn drop(&mut self) {
-        for class in 0..CLASSES {
-            let s = &self.stacks[class];
-            for batch in s.blocks[..s.len].chunks(BATCH) {
-                // SAFETY: every block on this thread's stacks is free.
-                unsafe { deposit(class, batch) };
+        let _ = CACHE.try_with(|c| {
+            // SAFETY: the thread is exiting; no allocator call of it runs.
+            let cache = unsafe { &mut *c.get() };
+            for class in 0..CLASSES {
+                let s = &mut cache.stacks[class];
+                if s.len > 0 {
+                    // SAFETY: `blocks[..len]` is initialised.
+                    let own = unsafe { std::slice::from_raw_parts(s.blocks, s.len) };
+                    for batch in own.chunks(BATCH) {
+                        // SAFETY: every block on this thread's stacks is free.
+                        unsafe { deposit(class, batch) };
+                    }
+                }
+                s.len = 0;
+                let f = &mut cache.foreign[class];
+                if f.len > 0 {
+                    // SAFETY: every block of a batch is free.
+                    unsafe { deposit(class, &f.blocks[..f.len]) };
+                }
+                f.len = 0;
             }
-        }
+        });
     }
 }
 
 thread_local! {
     static CACHE: UnsafeCell<Cache> = const {
-        UnsafeCell::new(Cache { stacks: [EMPTY; CLASSES], bump: 0, end: 0 })
+        UnsafeCell::new(Cache {
+            stacks: [EMPTY; CLASSES],
+            foreign: [NO_BATCH; CLASSES],
+            bump: 0,
+            end: 0,
+        })
     };
+    static FLUSH: FlushAtExit = const { FlushAtExit };
 }
 
-/// The calling thread's cache, as an owner token for chunk headers.
+/// The calling thread's cache. Its address is also the owner token chunk
+/// headers carry. (The cache has no destructor, so this is a plain
+/// thread-local access.)
 #[inline(always)]
-fn owner_token(c: &UnsafeCell<Cache>) -> usize {
-    c as *const UnsafeCell<Cache> as usize
+fn cache() -> *mut Cache {
+    CACHE.with(UnsafeCell::get)
 }
 
 /// The floor allocator (see the module docs). There is one, [`NULL`]:
@@ -314,8 +364,12 @@ impl NullAlloc {
     /// owned by `owner`.
     #[cold]
     fn refill(&self, cache: &mut Cache, class: usize, owner: usize) -> *mut u8 {
-        if let Some(p) = withdraw(class, &mut cache.stacks[class]) {
-            return p;
+        // Registers the flush at thread exit (once; then a no-op).
+        let _ = FLUSH.try_with(|_| ());
+        if cache.stacks[class].cap >= BATCH || self.grow(&mut cache.stacks[class]) {
+            if let Some(p) = withdraw(class, &mut cache.stacks[class]) {
+                return p;
+            }
         }
         let (bytes, align) = block_of(class);
         if bytes > LARGE {
@@ -337,15 +391,56 @@ impl NullAlloc {
         start as *mut u8
     }
 
-    /// The slow path of a push: half the stack goes to the depot.
+    /// Moves `stack` to an array twice its size (at least [`STACK`]);
+    /// false when the region is exhausted.
     #[cold]
-    fn spill(cache: &mut Cache, class: usize) {
+    fn grow(&self, stack: &mut Stack) -> bool {
+        let cap = (stack.cap * 2).max(STACK);
+        let blocks = self.take(cap * size_of::<*mut u8>(), align_of::<*mut u8>());
+        if blocks.is_null() {
+            return false;
+        }
+        let blocks = blocks as *mut *mut u8;
+        // SAFETY: the new array has room for `cap > len` pointers and does
+        // not overlap the old one (fresh region memory); the old array is
+        // abandoned (the region never reuses memory).
+        unsafe { ptr::copy_nonoverlapping(stack.blocks, blocks, stack.len) };
+        stack.blocks = blocks;
+        stack.cap = cap;
+        true
+    }
+
+    /// The slow path of a push: a full stack grows; if it cannot, the block
+    /// goes to the depot.
+    #[cold]
+    fn push_slow(&self, cache: &mut Cache, class: usize, ptr: *mut u8) {
         let s = &mut cache.stacks[class];
-        let keep = s.len - BATCH;
-        // SAFETY: the top `n` blocks of this thread's stack are free blocks
-        // of `class`, moved out of the stack here.
-        unsafe { deposit(class, &s.blocks[keep..s.len]) };
-        s.len = keep;
+        if self.grow(s) {
+            // SAFETY: `grow` made room above `len`.
+            unsafe { s.blocks.add(s.len).write(ptr) };
+            s.len += 1;
+        } else {
+            // SAFETY: a free block of `class`, ours to give.
+            unsafe { deposit(class, &[ptr]) };
+        }
+    }
+
+    /// A block another thread carved: into this thread's batch for its
+    /// class, which goes to the depot when full.
+    #[cold]
+    fn free_foreign(cache: &mut Cache, class: usize, ptr: *mut u8) {
+        let f = &mut cache.foreign[class];
+        if f.len == 0 {
+            // Registers the flush at thread exit (once; then a no-op).
+            let _ = FLUSH.try_with(|_| ());
+        }
+        f.blocks[f.len] = ptr;
+        f.len += 1;
+        if f.len == BATCH {
+            // SAFETY: every block of a batch is free and ours to give.
+            unsafe { deposit(class, &f.blocks) };
+            f.len = 0;
+        }
     }
 }
 
@@ -356,52 +451,103 @@ impl NullAlloc {
 // takes the block back into the stack of the same class (the same layout
 // gives the same class) without touching its memory.
 unsafe impl GlobalAlloc for NullAlloc {
+    /// The common case inline: a small block popped from this thread's
+    /// stack; everything else out of line.
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let size = layout.size();
+        if size.wrapping_sub(1) < SMALL_MAX && layout.align() <= STEP {
+            let class = (size - 1) / STEP;
+            debug_assert_eq!(Some(class), class_of(layout));
+            // SAFETY: the cache is this thread's; nothing else borrows it
+            // while this call runs (no allocation happens inside).
+            let s = unsafe { &mut (*cache()).stacks[class] };
+            if s.len != 0 {
+                s.len -= 1;
+                // SAFETY: `blocks[..len]` holds free blocks of this class.
+                return unsafe { s.blocks.add(s.len).read() };
+            }
+        }
+        self.alloc_slow(layout)
+    }
+
+    /// The common case inline: a small block of this thread's pushed on its
+    /// stack; everything else out of line.
+    #[inline]
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        let size = layout.size();
+        if size.wrapping_sub(1) < SMALL_MAX && layout.align() <= STEP {
+            let class = (size - 1) / STEP;
+            let c = cache();
+            // SAFETY: a small block was carved from a chunk, whose first
+            // word names its owner.
+            let owner = unsafe { ((ptr as usize & !(CHUNK - 1)) as *const usize).read() };
+            // SAFETY: as in `alloc`.
+            let s = unsafe { &mut (*c).stacks[class] };
+            if owner == c as usize && s.len != s.cap {
+                // SAFETY: `len < cap`: inside the stack's array.
+                unsafe { s.blocks.add(s.len).write(ptr) };
+                s.len += 1;
+                return;
+            }
+        }
+        // SAFETY: the caller's contract, passed on.
+        unsafe { self.dealloc_slow(ptr, layout) }
+    }
+}
+
+impl NullAlloc {
+    /// `alloc` for every case (see [`GlobalAlloc::alloc`]).
+    #[cold]
+    #[inline(never)]
+    fn alloc_slow(&self, layout: Layout) -> *mut u8 {
         let Some(class) = class_of(layout) else {
             return ptr::null_mut();
         };
-        CACHE.with(|c| {
-            let owner = owner_token(c);
-            // SAFETY: the cache is this thread's; nothing else borrows it
-            // while this call runs (no allocation happens inside).
-            let cache = unsafe { &mut *c.get() };
-            let s = &mut cache.stacks[class];
-            if s.len == 0 {
-                return self.refill(cache, class, owner);
-            }
-            s.len -= 1;
-            s.blocks[s.len]
-        })
+        let c = cache();
+        // SAFETY: as in `alloc`.
+        let cache = unsafe { &mut *c };
+        let s = &mut cache.stacks[class];
+        if s.len == 0 {
+            return self.refill(cache, class, c as usize);
+        }
+        s.len -= 1;
+        // SAFETY: `blocks[..len]` holds free blocks of this class.
+        unsafe { s.blocks.add(s.len).read() }
     }
 
-    #[inline]
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+    /// `dealloc` for every case.
+    ///
+    /// # Safety
+    /// As [`GlobalAlloc::dealloc`].
+    #[cold]
+    #[inline(never)]
+    unsafe fn dealloc_slow(&self, ptr: *mut u8, layout: Layout) {
         let Some(class) = class_of(layout) else {
             return;
         };
-        let _ = CACHE.try_with(|c| {
-            if block_of(class).0 <= LARGE {
-                // SAFETY: a block of this size was carved from a chunk,
-                // whose first word names its owner.
-                let owner = unsafe { ((ptr as usize & !(CHUNK - 1)) as *const usize).read() };
-                if owner != owner_token(c) {
-                    // Another thread's block goes back through the depot
-                    // (see the module docs).
-                    // SAFETY: a free block of `class`, ours to give.
-                    unsafe { deposit(class, &[ptr]) };
-                    return;
-                }
+        let c = cache();
+        if block_of(class).0 <= LARGE {
+            // SAFETY: a block of this size was carved from a chunk, whose
+            // first word names its owner.
+            let owner = unsafe { ((ptr as usize & !(CHUNK - 1)) as *const usize).read() };
+            if owner != c as usize {
+                // Another thread's block goes back through the depot (see
+                // the module docs).
+                // SAFETY: as in `alloc`.
+                Self::free_foreign(unsafe { &mut *c }, class, ptr);
+                return;
             }
-            // SAFETY: as in `alloc`.
-            let cache = unsafe { &mut *c.get() };
-            if cache.stacks[class].len == STACK {
-                Self::spill(cache, class);
-            }
-            let s = &mut cache.stacks[class];
-            s.blocks[s.len] = ptr;
-            s.len += 1;
-        });
+        }
+        // SAFETY: as in `alloc`.
+        let cache = unsafe { &mut *c };
+        let s = &mut cache.stacks[class];
+        if s.len == s.cap {
+            return self.push_slow(cache, class, ptr);
+        }
+        // SAFETY: `len < cap`: inside the stack's array.
+        unsafe { s.blocks.add(s.len).write(ptr) };
+        s.len += 1;
     }
 }
 

@@ -52,7 +52,7 @@
 //! snmalloc's message passing: one atomic operation per batch instead of
 //! one per block, and no cache line of the owner's pools written by other
 //! threads. The owner takes its whole inbound stack with one swap when a
-//! class's ring runs empty, before taking a new pool, and frees each block
+//! class's list and ring run empty, before taking a new pool, and frees each block
 //! locally: a pool that was full rejoins the front of its ring. A block in
 //! an outbox or on an inbound stack is still counted in its pool's
 //! `ref_count`, so a pool can never be returned to its arena while a block
@@ -100,7 +100,7 @@
 //! of a per-thread binding table); the registry of heaps is the `heaps`
 //! list of `ShardedCore` (never shrinks while the core lives); the arena
 //! lock is a `sync::Mutex<Arenas>`, the only lock. The fork handlers
-//! (`fork.rs`, and this file's `ForkPerThread` impl) hold the arena lock
+//! (`crate::fork`, and `sharded/fork.rs`) hold the arena lock
 //! across `fork()`; in the child the fast map forgets the parent's other
 //! threads, and their heaps are `ORPHANED`: never used again (they may have
 //! been mid-operation), which leaks their memory to the child, and blocks
@@ -113,12 +113,20 @@ use crate::arena::Arenas;
 use crate::geometry::{Geometry, SizeClasses, MAX_CLASSES};
 use crate::heap::{Heap, PoolSource};
 use crate::os::{self, raw};
+use crate::per_thread::PerThread;
 use crate::pool::{self, next_of, pool_of, set_next, Pool};
 use crate::pymalloc::{copy_for_realloc, ReallocPlan};
 use crate::stats::Stats;
 use crate::sync::{
     fence, lock, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Mutex, Ordering, UnsafeCell,
 };
+
+#[cfg(not(loom))]
+mod fork;
+mod pools;
+mod remote;
+
+use self::remote::{Outbox, NO_OUTBOX};
 
 /// Heap states.
 const OWNED: u32 = 0;
@@ -148,23 +156,6 @@ pub const EMPTY_CACHE_BYTES: usize = 64 << 10;
 /// prefetches lines in pairs).
 #[repr(C, align(128))]
 struct Line<T>(T);
-
-/// Blocks gathered for one destination heap, linked through their first
-/// word, `head` to `tail`.
-#[derive(Clone, Copy)]
-struct Outbox {
-    dest: *mut ThreadHeap,
-    head: *mut u8,
-    tail: *mut u8,
-    count: u32,
-}
-
-const NO_OUTBOX: Outbox = Outbox {
-    dest: null_mut(),
-    head: null_mut(),
-    tail: null_mut(),
-    count: 0,
-};
 
 /// The owner's private state besides the rings.
 struct Local {
@@ -232,13 +223,6 @@ fn bump64(c: &AtomicU64, d: u64) {
     c.store(c.load(Ordering::Relaxed).wrapping_add(d), Ordering::Relaxed);
 }
 
-/// The outbox slot of destination heap `dest` (heaps are page-aligned).
-#[inline(always)]
-fn slot_of(dest: *mut ThreadHeap) -> usize {
-    let a = dest as usize >> 12;
-    (a ^ (a >> 4)) & (REMOTE_SLOTS - 1)
-}
-
 /// The shared state of a `sharded` allocator.
 pub(crate) struct ShardedCore {
     g: Geometry,
@@ -262,75 +246,6 @@ unsafe impl Sync for ShardedCore {}
 // SAFETY: as above; the core owns its mappings.
 unsafe impl Send for ShardedCore {}
 
-/// The pool source of one heap: its cache of empty pools, then the arenas.
-struct Source<'a> {
-    core: &'a ShardedCore,
-    h: *mut ThreadHeap,
-    /// True when `h` is an abandoned heap worked on by a collector: it
-    /// keeps no empty pool, since no thread allocates from it.
-    abandoned: bool,
-}
-
-impl PoolSource for Source<'_> {
-    fn get_pool(&mut self) -> *mut Pool {
-        debug_assert!(!self.abandoned, "a collector never allocates");
-        // SAFETY: `h` is ours; cached pools are empty pools of ours.
-        unsafe {
-            let cached = (*self.h).local.with_mut(|l| {
-                let p = (*l).empty;
-                if !p.is_null() {
-                    (*l).empty = (*p).nextpool.get();
-                    (*l).nempty -= 1;
-                }
-                p
-            });
-            if !cached.is_null() {
-                return cached;
-            }
-            // About to take the arena lock: a good moment to send what
-            // this thread freed for others too.
-            self.core.post_all(self.h);
-            let p = lock(&self.core.arenas).get_pool();
-            if !p.is_null() {
-                // An empty pool from the arenas is ours alone now: no block
-                // of it is live, so no other thread can reach it.
-                (*p).owner.store(self.h.cast(), Ordering::Relaxed);
-                (*self.h).local.with_mut(|l| (*l).npools += 1);
-            }
-            p
-        }
-    }
-
-    unsafe fn put_pool(&mut self, p: *mut Pool) {
-        // SAFETY: the pool is empty and unlinked; every block is on its
-        // free list (blocks in transit count in `ref_count`), so nobody
-        // else can reach it. The heap is ours.
-        unsafe {
-            debug_assert_eq!(pool::ref_count(p), 0, "put_pool of a pool in use");
-            debug_assert!(!(*p).in_ring.get(), "put_pool of a pool in a ring");
-            let cap = if self.abandoned {
-                0
-            } else {
-                self.core.empty_cap
-            };
-            let kept = (*self.h).local.with_mut(|l| {
-                if (*l).nempty < cap {
-                    (*p).nextpool.set((*l).empty);
-                    (*l).empty = p;
-                    (*l).nempty += 1;
-                    true
-                } else {
-                    (*l).npools -= 1;
-                    false
-                }
-            });
-            if !kept {
-                lock(&self.core.arenas).put_pool(p);
-            }
-        }
-    }
-}
-
 impl ShardedCore {
     pub(crate) fn new(g: Geometry) -> ShardedCore {
         ShardedCore {
@@ -350,18 +265,74 @@ impl ShardedCore {
         core::mem::size_of::<ThreadHeap>().next_multiple_of(4096)
     }
 
-    #[inline(always)]
-    fn source(&self, h: *mut ThreadHeap) -> Source<'_> {
-        Source {
-            core: self,
-            h,
-            abandoned: false,
+    /// Becomes the collector of abandoned heap `h` for as long as it has
+    /// inbound blocks and nobody else is collecting.
+    ///
+    /// # Safety
+    /// `h` must be a heap of this core.
+    #[inline(never)]
+    unsafe fn collect_abandoned(&self, h: *mut ThreadHeap) {
+        // SAFETY: the CAS gives us exclusive ownership of `h` until we store
+        // ABANDONED back; heaps stay mapped while the core lives.
+        unsafe {
+            while (*h)
+                .state
+                .0
+                .compare_exchange(ABANDONED, COLLECTING, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
+                self.drain_inbound(h, true);
+                (*h).state.0.store(ABANDONED, Ordering::Release);
+                fence(Ordering::SeqCst);
+                if (*h).inbound.0.load(Ordering::Relaxed).is_null() {
+                    return;
+                }
+            }
         }
+    }
+
+    /// # Safety
+    /// As for [`alloc`](Self::alloc).
+    #[inline(never)]
+    unsafe fn alloc_raw(&self, h: *mut ThreadHeap, layout: Layout) -> *mut u8 {
+        let b = raw::alloc(layout);
+        if !b.is_null() {
+            // SAFETY: `h` is ours.
+            unsafe {
+                bump(&(*h).raw_allocs, 1);
+                bump(&(*h).raw_bytes, layout.size());
+                bump(&(*h).requested, layout.size());
+            }
+        }
+        b
+    }
+
+    /// # Safety
+    /// As for [`dealloc`](Self::dealloc), for a block the raw allocator served.
+    #[inline(never)]
+    unsafe fn dealloc_raw(&self, h: *mut ThreadHeap, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `h` is ours; the block is a live raw block.
+        unsafe {
+            bump(&(*h).requested, layout.size().wrapping_neg());
+            bump(&(*h).raw_allocs, usize::MAX);
+            bump(&(*h).raw_bytes, layout.size().wrapping_neg());
+            raw::dealloc(ptr);
+        }
+    }
+}
+
+/// The per-thread interface the registry (`thread`) drives.
+impl PerThread for ShardedCore {
+    type Config = Geometry;
+    type Local = ThreadHeap;
+
+    fn build(c: Geometry) -> Self {
+        ShardedCore::new(c)
     }
 
     /// Gives the calling thread a heap: an abandoned one if any (adopting
     /// its pools), else a new one. Null when out of memory.
-    pub(crate) fn attach(&self) -> *mut ThreadHeap {
+    fn attach(&self) -> *mut ThreadHeap {
         let mut h = self.heaps.load(Ordering::Acquire);
         while !h.is_null() {
             // SAFETY: heaps in the list stay mapped while the core lives.
@@ -445,7 +416,7 @@ impl ShardedCore {
     /// # Safety
     /// `h` must be the caller's heap from [`attach`](Self::attach), unused
     /// by the caller afterwards.
-    pub(crate) unsafe fn detach(&self, h: *mut ThreadHeap) {
+    unsafe fn detach(&self, h: *mut ThreadHeap) {
         // SAFETY: until the state store below, `h` is ours alone.
         unsafe {
             self.post_all(h);
@@ -498,84 +469,6 @@ impl ShardedCore {
         }
     }
 
-    /// Frees every block on `h`'s inbound stack into its pool.
-    /// `abandoned`: `h` is being worked on by a collector.
-    ///
-    /// # Safety
-    /// The caller owns `h` (as its thread or as its collector).
-    #[inline(never)]
-    unsafe fn drain_inbound(&self, h: *mut ThreadHeap, abandoned: bool) {
-        // SAFETY: caller's contract; Acquire pairs with the posters' CAS so
-        // their link writes are visible. Every block is an allocated block
-        // of one of `h`'s pools.
-        unsafe {
-            let mut b = (*h).inbound.0.swap(null_mut(), Ordering::Acquire);
-            let mut src = Source {
-                core: self,
-                h,
-                abandoned,
-            };
-            let mut n = 0;
-            while !b.is_null() {
-                let next = next_of(b);
-                let p = pool_of(b, &self.g);
-                debug_assert_eq!((*p).owner.load(Ordering::Relaxed), h.cast());
-                (*h).heap.free(p, b, &mut src);
-                n += 1;
-                b = next;
-            }
-            bump64(&(*h).remote_collected, n);
-        }
-    }
-
-    /// Becomes the collector of abandoned heap `h` for as long as it has
-    /// inbound blocks and nobody else is collecting.
-    ///
-    /// # Safety
-    /// `h` must be a heap of this core.
-    #[inline(never)]
-    unsafe fn collect_abandoned(&self, h: *mut ThreadHeap) {
-        // SAFETY: the CAS gives us exclusive ownership of `h` until we store
-        // ABANDONED back; heaps stay mapped while the core lives.
-        unsafe {
-            while (*h)
-                .state
-                .0
-                .compare_exchange(ABANDONED, COLLECTING, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
-            {
-                self.drain_inbound(h, true);
-                (*h).state.0.store(ABANDONED, Ordering::Release);
-                fence(Ordering::SeqCst);
-                if (*h).inbound.0.load(Ordering::Relaxed).is_null() {
-                    return;
-                }
-            }
-        }
-    }
-
-    /// Allocates with heap `h`.
-    ///
-    /// # Safety
-    /// `h` must be the calling thread's heap of this core.
-    #[inline]
-    pub(crate) unsafe fn alloc(&self, h: *mut ThreadHeap, layout: Layout) -> *mut u8 {
-        // SAFETY: `h` is ours; pools reached through it are ours.
-        unsafe {
-            let b = self.alloc_fast(h, layout);
-            if !b.is_null() {
-                return b;
-            }
-            let Some(idx) = self.classes.class_of(layout.size(), layout.align()) else {
-                return self.alloc_raw(h, layout);
-            };
-            if !self.refill(h, idx) {
-                return null_mut();
-            }
-            self.alloc_fast(h, layout)
-        }
-    }
-
     /// The common case of [`alloc`](Self::alloc), inlined into every
     /// caller: a pop from the heap's list for the class (no pool header is
     /// touched); null (nothing changed) when the list is empty or the
@@ -584,7 +477,7 @@ impl ShardedCore {
     /// # Safety
     /// As for [`alloc`](Self::alloc).
     #[inline(always)]
-    pub(crate) unsafe fn alloc_fast(&self, h: *mut ThreadHeap, layout: Layout) -> *mut u8 {
+    unsafe fn alloc_fast(&self, h: *mut ThreadHeap, layout: Layout) -> *mut u8 {
         // SAFETY: `h` is ours; blocks on its lists are free blocks it holds.
         unsafe {
             let Some(idx) = self.classes.class_of(layout.size(), layout.align()) else {
@@ -603,6 +496,28 @@ impl ShardedCore {
         }
     }
 
+    /// Allocates with heap `h`.
+    ///
+    /// # Safety
+    /// `h` must be the calling thread's heap of this core.
+    #[inline]
+    unsafe fn alloc(&self, h: *mut ThreadHeap, layout: Layout) -> *mut u8 {
+        // SAFETY: `h` is ours; pools reached through it are ours.
+        unsafe {
+            let b = self.alloc_fast(h, layout);
+            if !b.is_null() {
+                return b;
+            }
+            let Some(idx) = self.classes.class_of(layout.size(), layout.align()) else {
+                return self.alloc_raw(h, layout);
+            };
+            if !self.refill(h, idx) {
+                return null_mut();
+            }
+            self.alloc_fast(h, layout)
+        }
+    }
+
     /// The common case of [`dealloc`](Self::dealloc), inlined into every
     /// caller: a block of one of the heap's pools goes on the heap's list
     /// for its class, below the list's limit (the pool header is read for
@@ -611,12 +526,7 @@ impl ShardedCore {
     /// # Safety
     /// As for [`dealloc`](Self::dealloc).
     #[inline(always)]
-    pub(crate) unsafe fn dealloc_fast(
-        &self,
-        h: *mut ThreadHeap,
-        ptr: *mut u8,
-        layout: Layout,
-    ) -> bool {
+    unsafe fn dealloc_fast(&self, h: *mut ThreadHeap, ptr: *mut u8, layout: Layout) -> bool {
         // SAFETY: as in `dealloc`; the block's pool is ours.
         unsafe {
             let Some(idx) = self.classes.class_of(layout.size(), layout.align()) else {
@@ -636,129 +546,6 @@ impl ShardedCore {
         }
     }
 
-    /// Fills the empty list of class `idx`: from its current pool's own
-    /// free list (blocks that came back through the pool, remote ones
-    /// among them), else by carving never-used blocks of it; once the
-    /// current pool is spent, another pool becomes current: the first of
-    /// the class's ring, after taking back what other threads freed, or a
-    /// pool from the heap's cache or the arenas. False when out of memory.
-    ///
-    /// # Safety
-    /// `h` is the calling thread's heap; `idx` a class of the geometry
-    /// whose list is empty.
-    #[inline(never)]
-    unsafe fn refill(&self, h: *mut ThreadHeap, idx: usize) -> bool {
-        // SAFETY: `h` and its pools are ours.
-        unsafe {
-            let bin = &(*h).bins[idx];
-            debug_assert!(bin.free.get().is_null());
-            let size = self.g.class_size(idx);
-            let mut p = bin.pool.load(Ordering::Relaxed);
-            loop {
-                if !p.is_null() {
-                    let (mut list, mut n) = pool::take_list(p, size, &self.g);
-                    if list.is_null() {
-                        (list, n) = pool::carve_blocks(p, size, bin.limit);
-                    }
-                    if !list.is_null() {
-                        bin.free.set(list);
-                        bin.count.store(n, Ordering::Relaxed);
-                        return true;
-                    }
-                    // Spent: every block is in use. It stays out of the
-                    // ring, a full pool, until a block comes back.
-                    (*p).current.set(false);
-                    bin.pool.store(null_mut(), Ordering::Relaxed);
-                }
-                if (*h).heap.ring(idx).is_null()
-                    && !(*h).inbound.0.load(Ordering::Relaxed).is_null()
-                {
-                    self.drain_inbound(h, false);
-                }
-                p = (*h).heap.ring(idx);
-                if p.is_null() {
-                    p = self.source(h).get_pool();
-                    if p.is_null() {
-                        return false;
-                    }
-                    pool::init(p, idx, &self.g);
-                } else {
-                    (*h).heap.unlink(idx, p);
-                }
-                (*p).current.set(true);
-                bin.pool.store(p, Ordering::Relaxed);
-            }
-        }
-    }
-
-    /// Gives `n` blocks from the head of the list of class `idx` back to
-    /// their pools, which may rejoin their ring or go back to the cache or
-    /// the arenas.
-    ///
-    /// # Safety
-    /// The caller owns `h`; the list holds at least `n` blocks.
-    #[inline(never)]
-    unsafe fn give_back(&self, h: *mut ThreadHeap, idx: usize, n: u32) {
-        // SAFETY: `h` and its pools are ours; listed blocks are free blocks
-        // of its pools, counted in use there.
-        unsafe {
-            let bin = &(*h).bins[idx];
-            debug_assert!(n <= bin.count.load(Ordering::Relaxed));
-            let mut src = self.source(h);
-            for _ in 0..n {
-                let b = bin.free.get();
-                bin.free.set(next_of(b));
-                (*h).heap.free(pool_of(b, &self.g), b, &mut src);
-            }
-            bin.count
-                .store(bin.count.load(Ordering::Relaxed) - n, Ordering::Relaxed);
-        }
-    }
-
-    /// Empties the list of class `idx` into its pools, and makes its
-    /// current pool an ordinary one: in its ring if it has free blocks,
-    /// out of it if full. Returns that pool if it is empty instead, for
-    /// the caller to return; else null.
-    ///
-    /// # Safety
-    /// The caller owns `h`.
-    unsafe fn unbin(&self, h: *mut ThreadHeap, idx: usize) -> *mut Pool {
-        // SAFETY: `h` and its pools are ours.
-        unsafe {
-            let bin = &(*h).bins[idx];
-            self.give_back(h, idx, bin.count.load(Ordering::Relaxed));
-            let p = bin.pool.load(Ordering::Relaxed);
-            if p.is_null() {
-                return null_mut();
-            }
-            bin.pool.store(null_mut(), Ordering::Relaxed);
-            (*p).current.set(false);
-            if pool::ref_count(p) == 0 {
-                return p;
-            }
-            if !(*p).freeblock.get().is_null() {
-                (*h).heap.link_front(idx, p);
-            }
-            null_mut()
-        }
-    }
-
-    /// # Safety
-    /// As for [`alloc`](Self::alloc).
-    #[inline(never)]
-    unsafe fn alloc_raw(&self, h: *mut ThreadHeap, layout: Layout) -> *mut u8 {
-        let b = raw::alloc(layout);
-        if !b.is_null() {
-            // SAFETY: `h` is ours.
-            unsafe {
-                bump(&(*h).raw_allocs, 1);
-                bump(&(*h).raw_bytes, layout.size());
-                bump(&(*h).requested, layout.size());
-            }
-        }
-        b
-    }
-
     /// Frees with heap `h`: onto the heap's list for the class if `h` owns
     /// the block's pool (giving the list back to the pools down to half its limit first
     /// if it is full), else into the outbox for the pool's owner.
@@ -767,149 +554,30 @@ impl ShardedCore {
     /// `h` must be the calling thread's heap of this core; `ptr` a live
     /// block of this core with `layout`.
     #[inline]
-    pub(crate) unsafe fn dealloc(&self, h: *mut ThreadHeap, ptr: *mut u8, layout: Layout) {
+    unsafe fn dealloc(&self, h: *mut ThreadHeap, ptr: *mut u8, layout: Layout) {
         // SAFETY: caller's contract; a live block keeps its pool and the
         // pool's owner heap alive and unchanged.
         unsafe {
-            if self.dealloc_fast(h, ptr, layout) {
-                return;
-            }
-            if self
-                .classes
-                .class_of(layout.size(), layout.align())
-                .is_none()
-            {
+            // The fast path's cases again, without trying it first: the
+            // caller usually just did.
+            let Some(idx) = self.classes.class_of(layout.size(), layout.align()) else {
                 return self.dealloc_raw(h, ptr, layout);
-            }
+            };
             let p = pool_of(ptr, &self.g);
             let owner = (*p).owner.load(Ordering::Relaxed).cast::<ThreadHeap>();
             if owner != h {
                 bump(&(*h).requested, layout.size().wrapping_neg());
                 return self.free_remote(h, owner, ptr);
             }
-            // The list is full: give it back down to half its limit, then
-            // list the block.
-            let idx = pool::szidx(p);
-            debug_assert_eq!(
-                Some(idx),
-                self.classes.class_of(layout.size(), layout.align())
-            );
-            let bin = &(*h).bins[idx];
-            self.give_back(h, idx, bin.count.load(Ordering::Relaxed) - bin.limit / 2);
+            debug_assert_eq!(idx, pool::szidx(p));
+            let bin = (*h).bins.get_unchecked(idx);
+            let n = bin.count.load(Ordering::Relaxed);
+            if n >= bin.limit {
+                // The list is full: give it back down to half its limit.
+                self.give_back(h, idx, n - bin.limit / 2);
+            }
             let done = self.dealloc_fast(h, ptr, layout);
             debug_assert!(done);
-        }
-    }
-
-    /// # Safety
-    /// As for [`dealloc`](Self::dealloc), for a block the raw allocator served.
-    #[inline(never)]
-    unsafe fn dealloc_raw(&self, h: *mut ThreadHeap, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `h` is ours; the block is a live raw block.
-        unsafe {
-            bump(&(*h).requested, layout.size().wrapping_neg());
-            bump(&(*h).raw_allocs, usize::MAX);
-            bump(&(*h).raw_bytes, layout.size().wrapping_neg());
-            raw::dealloc(ptr);
-        }
-    }
-
-    /// Puts a block of heap `owner`'s pool into `h`'s outbox for `owner`,
-    /// posting the batch when it is full or `owner` has exited.
-    ///
-    /// # Safety
-    /// `h` is the calling thread's heap; `ptr` a live block, now owned by
-    /// the caller, of a pool of heap `owner` (not `h`).
-    #[inline(never)]
-    unsafe fn free_remote(&self, h: *mut ThreadHeap, owner: *mut ThreadHeap, ptr: *mut u8) {
-        // SAFETY: `h` is ours; heaps stay mapped while the core lives; the
-        // block is ours to link.
-        unsafe {
-            let gone = (*owner).state.0.load(Ordering::Relaxed) != OWNED;
-            let k = slot_of(owner);
-            let (evicted, full) = (*h).local.with_mut(|l| {
-                let o = &mut (*l).outboxes[k];
-                let mut evicted = NO_OUTBOX;
-                if o.dest != owner {
-                    evicted = *o;
-                    *o = Outbox {
-                        dest: owner,
-                        ..NO_OUTBOX
-                    };
-                }
-                set_next(ptr, o.head);
-                if o.head.is_null() {
-                    o.tail = ptr;
-                }
-                o.head = ptr;
-                o.count += 1;
-                let mut full = NO_OUTBOX;
-                if o.count >= REMOTE_BATCH || gone {
-                    full = *o;
-                    *o = Outbox {
-                        dest: owner,
-                        ..NO_OUTBOX
-                    };
-                }
-                (evicted, full)
-            });
-            self.post(h, evicted);
-            self.post(h, full);
-        }
-    }
-
-    /// Posts every outbox of `h`.
-    ///
-    /// # Safety
-    /// The caller owns `h`.
-    unsafe fn post_all(&self, h: *mut ThreadHeap) {
-        for k in 0..REMOTE_SLOTS {
-            // SAFETY: `h` is ours; the batch is taken out of the outbox
-            // before it is posted.
-            unsafe {
-                let o = (*h).local.with_mut(|l| {
-                    let o = (*l).outboxes[k];
-                    (*l).outboxes[k] = NO_OUTBOX;
-                    o
-                });
-                self.post(h, o);
-            }
-        }
-    }
-
-    /// Pushes a batch onto its destination's inbound stack with one CAS,
-    /// then collects the destination if its thread has exited.
-    ///
-    /// # Safety
-    /// The caller owns `h` and the batch's blocks (taken out of `h`'s
-    /// outboxes), allocated blocks of pools of `o.dest`.
-    unsafe fn post(&self, h: *mut ThreadHeap, o: Outbox) {
-        if o.count == 0 {
-            return;
-        }
-        // SAFETY: heaps stay mapped while the core lives; the blocks are ours.
-        unsafe {
-            let inbound = &(*o.dest).inbound.0;
-            let mut cur = inbound.load(Ordering::Relaxed);
-            loop {
-                set_next(o.tail, cur);
-                // Release: whoever takes the stack sees the links.
-                match inbound.compare_exchange_weak(
-                    cur,
-                    o.head,
-                    Ordering::Release,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => break,
-                    Err(now) => cur = now,
-                }
-            }
-            bump64(&(*h).remote_posted, o.count as u64);
-            // Pairs with the fence in `detach` / `collect_abandoned`.
-            fence(Ordering::SeqCst);
-            if (*o.dest).state.0.load(Ordering::Relaxed) == ABANDONED {
-                self.collect_abandoned(o.dest);
-            }
         }
     }
 
@@ -917,7 +585,7 @@ impl ShardedCore {
     ///
     /// # Safety
     /// As for [`dealloc`](Self::dealloc); `new_size` valid for the alignment.
-    pub(crate) unsafe fn realloc(
+    unsafe fn realloc(
         &self,
         h: *mut ThreadHeap,
         ptr: *mut u8,
@@ -968,7 +636,7 @@ impl ShardedCore {
     }
 
     /// The accounting, summed over heaps.
-    pub(crate) fn stats(&self) -> Stats {
+    fn stats(&self) -> Stats {
         let mut s = Stats::empty(self.g);
         lock(&self.arenas).account(&mut s);
         let (mut req, mut ra, mut rb) = (0usize, 0usize, 0usize);
@@ -1013,6 +681,10 @@ impl ShardedCore {
         s.extra.abandoned_heaps = self.abandoned_heaps.load(Ordering::Relaxed);
         s.extra.pools_adopted = self.pools_adopted.load(Ordering::Relaxed);
         s
+    }
+
+    fn empty_stats(c: &Geometry) -> Stats {
+        Stats::empty(*c)
     }
 }
 
@@ -1077,68 +749,7 @@ pub use self::global::Sharded;
 #[cfg(not(loom))]
 mod global {
     use super::*;
-    use crate::thread::{PerThread, Registered};
-
-    impl PerThread for ShardedCore {
-        type Config = Geometry;
-        type Local = ThreadHeap;
-
-        fn build(g: Geometry) -> Self {
-            ShardedCore::new(g)
-        }
-
-        fn attach(&self) -> *mut ThreadHeap {
-            ShardedCore::attach(self)
-        }
-
-        unsafe fn detach(&self, h: *mut ThreadHeap) {
-            // SAFETY: forwarded contract.
-            unsafe { ShardedCore::detach(self, h) }
-        }
-
-        #[inline(never)]
-        unsafe fn alloc(&self, h: *mut ThreadHeap, layout: Layout) -> *mut u8 {
-            // SAFETY: forwarded contract.
-            unsafe { ShardedCore::alloc(self, h, layout) }
-        }
-
-        #[inline(never)]
-        unsafe fn dealloc(&self, h: *mut ThreadHeap, ptr: *mut u8, layout: Layout) {
-            // SAFETY: forwarded contract.
-            unsafe { ShardedCore::dealloc(self, h, ptr, layout) }
-        }
-
-        #[inline(always)]
-        unsafe fn alloc_fast(&self, h: *mut ThreadHeap, layout: Layout) -> *mut u8 {
-            // SAFETY: forwarded contract.
-            unsafe { ShardedCore::alloc_fast(self, h, layout) }
-        }
-
-        #[inline(always)]
-        unsafe fn dealloc_fast(&self, h: *mut ThreadHeap, ptr: *mut u8, layout: Layout) -> bool {
-            // SAFETY: forwarded contract.
-            unsafe { ShardedCore::dealloc_fast(self, h, ptr, layout) }
-        }
-
-        unsafe fn realloc(
-            &self,
-            h: *mut ThreadHeap,
-            ptr: *mut u8,
-            layout: Layout,
-            new_size: usize,
-        ) -> *mut u8 {
-            // SAFETY: forwarded contract.
-            unsafe { ShardedCore::realloc(self, h, ptr, layout, new_size) }
-        }
-
-        fn stats(&self) -> Stats {
-            ShardedCore::stats(self)
-        }
-
-        fn empty_stats(g: &Geometry) -> Stats {
-            Stats::empty(*g)
-        }
-    }
+    use crate::thread::Registered;
 
     /// Lock-free per-thread heaps over pymalloc's pools (see the module
     /// docs). Usable as a `#[global_allocator]`; each thread gets its heap
@@ -1171,60 +782,4 @@ mod global {
     }
 
     crate::thread::delegate_to_registered!(Sharded);
-}
-
-/// Heap state after `fork()` for the heaps of every thread but the forking
-/// one: nobody owns, adopts or collects it again.
-#[cfg(not(loom))]
-const ORPHANED: u32 = 3;
-
-/// Fork (see `fork`). Only arena operations take a lock, so that lock is
-/// all the handlers hold. In the child, every heap but the forking
-/// thread's is *orphaned*: its owner does not exist there, and its pools
-/// and lists, written without a lock, may have been caught mid-update by
-/// the fork (an abandoned heap's too: its owner's last writes are not
-/// ordered before the fork by any lock). The state `ORPHANED` is one no
-/// transition starts from, so the child never allocates from, adopts,
-/// collects or waits for such a heap; blocks of its pools freed in the
-/// child stay on their remote or delayed stacks. What those threads held
-/// is lost to the child, as with glibc's or jemalloc's thread caches.
-#[cfg(not(loom))]
-impl crate::fork::ForkPerThread for ShardedCore {
-    fn lock_all(&self) {
-        // SAFETY: a fork handler; the core outlives the hold.
-        unsafe {
-            self.fork_arenas.hold(core::mem::transmute::<
-                crate::sync::MutexGuard<'_, Arenas>,
-                crate::sync::MutexGuard<'static, Arenas>,
-            >(lock(&self.arenas)))
-        }
-    }
-
-    unsafe fn parent(&self) {
-        // SAFETY: a fork handler.
-        unsafe { self.fork_arenas.release() }
-    }
-
-    unsafe fn child(&self, mine: *mut ()) {
-        // SAFETY: a fork handler; the child has one thread, this one, so
-        // nothing races with the walk. Heaps stay mapped while the core
-        // lives.
-        unsafe {
-            self.fork_arenas.release();
-            let mine = mine.cast::<ThreadHeap>();
-            let (mut live, mut others) = (0, 0);
-            let mut h = self.heaps.load(Ordering::Acquire);
-            while !h.is_null() {
-                if h == mine {
-                    live += 1;
-                } else {
-                    (*h).state.0.store(ORPHANED, Ordering::Relaxed);
-                    others += 1;
-                }
-                h = (*h).next_all;
-            }
-            self.live_heaps.store(live, Ordering::Relaxed);
-            self.abandoned_heaps.store(others, Ordering::Relaxed);
-        }
-    }
 }
