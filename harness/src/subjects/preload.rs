@@ -525,16 +525,18 @@ mod tests {
             .unwrap_err()
             .0;
         assert!(e.contains("cargo build") && e.contains("-p nothing"), "{e}");
-        let c = Build {
-            name: "y",
+        let same = Build { name: "y", ..b };
+        let other = Build {
+            name: "z",
+            file: "libother.so",
             package: "other",
             ..b
         };
-        let e = missing(&[&b, &c], &[PathBuf::from("/nonexistent")]).0;
+        let e = missing(&[&b, &same, &other], &[PathBuf::from("/nonexistent")]).0;
         assert!(
-            e.contains("subjects `x`, `y` need libnothing-here.so next to poolbench")
-                && e.contains("it is not there")
-                && e.contains("-p nothing -p other`"),
+            e.contains("subjects `x`, `y`, `z` need libnothing-here.so, libother.so next to")
+                && e.contains("they are not there")
+                && e.contains("`cargo build -p nothing -p other`"),
             "{e}"
         );
         assert!(library_of("so:/nonexistent/lib.so")
