@@ -536,7 +536,8 @@ mod tests {
         assert!(
             e.contains("subjects `x`, `y`, `z` need libnothing-here.so, libother.so next to")
                 && e.contains("they are not there")
-                && e.contains("`cargo build -p nothing -p other`"),
+                && e.contains("`cargo build")
+                && e.contains(" -p nothing -p other`"),
             "{e}"
         );
         assert!(library_of("so:/nonexistent/lib.so")
