@@ -31,8 +31,11 @@ scripts/miri.sh
 
 step "a report from a real (tiny) run, rendered in a real browser"
 rm -rf target/ci-report
+# The preload library: gil and sharded run the Python workload through it
+# (a workload skipped with a note where there is no python3).
+cargo build --release -q -p preload
 cargo run --release -q -p harness -- run -s gil,sharded,system,null -w python -w xmalloc \
-    -t 1,2 --quick --no-progress --out target/ci-report
+    -w py-churn:20000 -t 1,2 --quick --no-progress --out target/ci-report
 report=$(ls target/ci-report/*.html | grep -v '/index.html$' | head -n 1)
 scripts/browser-check.sh "$report" target/ci-report/browser
 

@@ -29,13 +29,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::cli::sweep::Work;
+use crate::cli::sweep::{CellSpec, Work};
 use crate::cli::{AppCellArgs, CellArgs, EXIT_BAD_INPUT, EXIT_ERROR, EXIT_OK, EXIT_VERIFICATION};
 use crate::measure::CellError;
 use crate::programs::apps::{self, AppError};
 use crate::results::{Failure, FailureKind, RunMetrics};
 use crate::spec::workload::Workload;
-use crate::subjects::global::{GEOMETRY_ENV, SUBJECT_ENV};
+use crate::subjects::global::SUBJECT_ENV;
+use crate::subjects::preload::CONTROLLED;
 
 /// Environment variable naming a subject whose cells fail on purpose:
 /// `SUBJECT:MODE` (or `*:MODE` for every subject), MODE as for `--crash`.
@@ -100,13 +101,21 @@ pub struct ChildOptions {
 
 /// The child command of one cell: `cell` for a synthetic workload (the
 /// harness drives the subject), `app-cell` for an application (the subject
-/// is the child's global allocator). Only an application child gets
+/// is the child's global allocator), `time-program` around the command
+/// for a program (`cli::exec`).
+/// Every child starts without the variables a subject controls
+/// (`subjects::preload::CONTROLLED`: `LD_PRELOAD`, `POOLBENCH_GLOBAL`, ...),
+/// whatever the parent's environment says, and gets only its own
+/// subject's (`CellSpec::subject_env`); only an application child gets
 /// `POOLBENCH_GLOBAL`: a synthetic one must keep the system allocator for
-/// the harness's own allocations, whatever the parent's environment says.
-pub fn command(exe: &Path, subject: &str, work: &Work, opts: ChildOptions) -> Command {
+/// the harness's own allocations.
+pub fn command(exe: &Path, spec: &CellSpec, opts: ChildOptions) -> Command {
+    let subject = spec.subject.as_str();
     let mut cmd = Command::new(exe);
-    cmd.env_remove(SUBJECT_ENV).env_remove(GEOMETRY_ENV);
-    match work {
+    for v in CONTROLLED {
+        cmd.env_remove(v);
+    }
+    match &spec.work {
         Work::Synthetic(w) => {
             cmd.args(["cell", "--subject", subject, "--workload-json"]);
             cmd.arg(serde_json::to_string(&**w).unwrap_or_default());
@@ -125,20 +134,37 @@ pub fn command(exe: &Path, subject: &str, work: &Work, opts: ChildOptions) -> Co
                 .arg(threads.to_string())
                 .env(SUBJECT_ENV, subject);
         }
+        Work::Program(p) => {
+            // The helper that times the program runs on glibc; the
+            // subject's variables are the program's alone.
+            cmd.arg("time-program");
+            for (k, v) in &spec.subject_env {
+                cmd.arg("--env").arg(format!("{k}={v}"));
+            }
+            if let Some(var) = &p.threads_env {
+                cmd.arg("--env").arg(format!("{var}={}", p.threads));
+            }
+            cmd.arg("--").arg(&p.path).args(&p.args);
+            return cmd;
+        }
     }
+    cmd.envs(&spec.subject_env);
     cmd
 }
 
-/// One child process for one cell.
+/// One child process for one cell (a program cell's is measured by
+/// `cli::exec::run_program`).
 pub fn run_once(
     exe: &Path,
-    subject: &str,
-    work: &Work,
+    spec: &CellSpec,
     opts: ChildOptions,
     timeout: Duration,
     cancel: &AtomicBool,
 ) -> Result<RunMetrics, Failure> {
-    let mut child = command(exe, subject, work, opts)
+    if let Work::Program(p) = &spec.work {
+        return crate::cli::exec::run_program(p, command(exe, spec, opts), timeout, cancel);
+    }
+    let mut child = command(exe, spec, opts)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -197,7 +223,7 @@ fn join_bytes(h: Option<JoinHandle<Vec<u8>>>) -> Vec<u8> {
 }
 
 /// Reads a stream to its end, keeping only its last `keep` bytes.
-fn read_tail(mut r: impl Read, keep: usize) -> Vec<u8> {
+pub(crate) fn read_tail(mut r: impl Read, keep: usize) -> Vec<u8> {
     let mut kept = Vec::new();
     let mut buf = [0u8; 8192];
     loop {
@@ -310,7 +336,7 @@ pub fn classify(
     }
 }
 
-fn harness_failure(reason: String) -> Failure {
+pub(crate) fn harness_failure(reason: String) -> Failure {
     Failure {
         kind: FailureKind::Harness,
         reason,

@@ -10,6 +10,7 @@
 //! wrong" from "some cells failed" ([`EXIT_CELLS_FAILED`]).
 
 pub mod cell;
+pub mod exec;
 pub mod out;
 pub mod repeats;
 pub mod run;
@@ -74,6 +75,12 @@ pub enum Command {
     /// (flags narrow or change it like `run`'s).
     #[command(after_help = EXIT_CODES_HELP)]
     Suite(RunArgs),
+    /// Run any command under each subject (LD_PRELOAD of our allocators,
+    /// the references or any .so; CPython's own pymalloc), repeats
+    /// interleaved: wall, user and sys time, peak RSS, page faults, and a
+    /// figure from its output.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Exec(ExecArgs),
     /// Verification only: every operation of every cell checks its block
     /// (tags written and checked, nothing timed); one repeat, no floor.
     #[command(after_help = EXIT_CODES_HELP)]
@@ -95,6 +102,25 @@ pub enum Command {
     /// as JSON (internal).
     #[command(hide = true)]
     AppCell(AppCellArgs),
+    /// Print the shared object `malloc` resolves to in this process
+    /// (internal: how a preloaded library is checked).
+    #[command(hide = true)]
+    MallocLibrary,
+    /// Run a program, wait for it, and print how it ended and what it used
+    /// (internal: the parent of a program cell's program).
+    #[command(hide = true)]
+    TimeProgram(TimeProgramArgs),
+}
+
+/// The hidden `time-program` helper.
+#[derive(Debug, Clone, Args)]
+pub struct TimeProgramArgs {
+    /// A variable added to the program's environment; repeatable.
+    #[arg(long = "env", value_name = "NAME=VALUE")]
+    pub env: Vec<String>,
+    /// The program and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND ARGS")]
+    pub command: Vec<String>,
 }
 
 /// Flags shared by `run` and `suite`.
@@ -146,6 +172,58 @@ pub struct RunArgs {
     /// configuration.
     #[arg(long)]
     pub no_floor: bool,
+}
+
+/// Flags of `exec`.
+#[derive(Debug, Clone, Args)]
+pub struct ExecArgs {
+    /// Subjects, comma-separated, or `all` (the default): gil, locked,
+    /// tcache, sharded (our preload build), system (nothing preloaded),
+    /// mimalloc, jemalloc, snmalloc (their preload builds), pymalloc
+    /// (CPython only), so:PATH, preload:NAME.
+    #[arg(long, short = 's', value_delimiter = ',', value_name = "NAMES")]
+    pub subjects: Vec<String>,
+    /// Run each cell N times, interleaved with the other cells.
+    #[arg(long, default_value_t = 3, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub repeat: u32,
+    /// A regex whose first capture group, in the last line of the
+    /// program's output that matches (stdout, then stderr), is a figure to
+    /// record; a run without it fails.
+    #[arg(long, value_name = "REGEX")]
+    pub metric: Option<String>,
+    /// What the --metric figure is, for the reports (default: the regex).
+    #[arg(long, value_name = "NAME", requires = "metric")]
+    pub metric_name: Option<String>,
+    /// Thread counts, comma-separated: one cell per count, told to the
+    /// program in the variable --threads-env names.
+    #[arg(long, short = 't', value_delimiter = ',', value_name = "N,N,...")]
+    pub threads: Vec<usize>,
+    /// The environment variable that tells the program its thread count
+    /// (e.g. OMP_NUM_THREADS).
+    #[arg(long, value_name = "NAME")]
+    pub threads_env: Option<String>,
+    /// Our allocators' geometry under the program: classic, modern or tiny.
+    #[arg(long, default_value = "modern", value_name = "NAME")]
+    pub geometry: String,
+    /// The workload's name in results (default: the command's file name).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Kill a run that takes longer than this many seconds.
+    #[arg(long, default_value_t = 300.0, value_name = "SECS")]
+    pub timeout: f64,
+    /// Directory for the results JSON and the HTML report.
+    #[arg(long, default_value = "reports", value_name = "DIR")]
+    pub out: PathBuf,
+    /// Print the results JSON on stdout (the summary goes to stderr).
+    #[arg(long)]
+    pub json: bool,
+    /// No progress output.
+    #[arg(long)]
+    pub no_progress: bool,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND ARGS")]
+    pub command: Vec<String>,
 }
 
 /// The hidden `app-cell` child: one application program, run with the
@@ -245,11 +323,20 @@ fn dispatch(command: Command) -> u8 {
         Command::Run(args) => crate::cli::run::run_command(&args, false, false),
         Command::Suite(args) => crate::cli::run::run_command(&args, true, false),
         Command::Stress(args) => crate::cli::run::run_command(&args, false, true),
+        Command::Exec(args) => crate::cli::exec::command(&args),
         Command::Selfcheck(args) => crate::cli::selfcheck::command(&args),
         Command::Report(args) => report(&args),
         Command::Compare(args) => compare(&args),
         Command::Cell(args) => return crate::cli::cell::child_main(&args),
         Command::AppCell(args) => return crate::cli::cell::app_child_main(&args),
+        Command::TimeProgram(args) => return crate::cli::exec::time_main(&args.env, &args.command),
+        Command::MallocLibrary => {
+            println!(
+                "{}",
+                crate::measure::env::malloc_library().unwrap_or_default()
+            );
+            Ok(EXIT_OK)
+        }
     };
     match result {
         Ok(code) => code,

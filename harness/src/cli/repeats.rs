@@ -55,6 +55,11 @@ pub fn merge(runs: Vec<RunMetrics>, threads: usize) -> CellMetrics {
         .collect();
     let fragmentation = (!frag.is_empty()).then(|| stats::estimate(&frag));
     let latency = merge_latency(&runs);
+    let figures: Vec<f64> = runs
+        .iter()
+        .filter_map(|r| r.program.as_ref()?.metric)
+        .collect();
+    let metric = (!figures.is_empty()).then(|| stats::estimate(&figures));
     let subject_params = runs
         .first()
         .map(|r| r.subject_params.clone())
@@ -70,6 +75,7 @@ pub fn merge(runs: Vec<RunMetrics>, threads: usize) -> CellMetrics {
         fragmentation,
         latency,
         subject_params,
+        metric,
     }
 }
 
@@ -193,6 +199,7 @@ mod tests {
             threads: 1,
             sweep: BTreeMap::new(),
             workload_params: serde_json::Value::Null,
+            subject_env: BTreeMap::new(),
             outcome: Outcome::Ok(Box::new(merge(rates.iter().map(|&r| run(r)).collect(), 1))),
         }
     }
@@ -228,6 +235,7 @@ mod tests {
                 cell("fast", &[150e6, 151e6, 149e6, 150e6, 152e6]),
             ],
             partial: false,
+            notes: vec![],
         };
         attach_floors(&mut r);
         assert_eq!(r.floors.len(), 1);

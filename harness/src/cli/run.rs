@@ -54,6 +54,8 @@ pub struct RunOptions {
     /// The binary to re-exec for each cell.
     pub exe: PathBuf,
     pub child: ChildOptions,
+    /// What the run leaves out and why, for the results.
+    pub notes: Vec<String>,
 }
 
 /// What a finished run left behind.
@@ -86,6 +88,7 @@ fn with_floor(mut cells: Vec<CellSpec>) -> Vec<CellSpec> {
         if have.get(&c.config_key()) == Some(&false) {
             cells.push(CellSpec {
                 subject: FLOOR_SUBJECT.to_string(),
+                subject_env: BTreeMap::new(),
                 ..c
             });
         }
@@ -119,47 +122,77 @@ pub fn run_command(args: &RunArgs, suite: bool, stress: bool) -> Result<u8> {
             req.threads = SUITE_THREADS.to_vec();
         }
     }
-    let timeout = Duration::try_from_secs_f64(args.timeout)
-        .ok()
-        .filter(|t| !t.is_zero())
-        .ok_or_else(|| {
-            BadInput::new(format!(
-                "--timeout: `{}` is not valid (accepted: seconds > 0)",
-                args.timeout
-            ))
-        })?;
-    let mut cells = crate::cli::sweep::expand(&req)?;
+    let timeout = parse_timeout(args.timeout)?;
+    let (mut cells, notes) = crate::cli::sweep::expand_noting(&req)?;
     if !args.no_floor && !stress {
         cells = with_floor(cells);
     }
+    let exe =
+        std::env::current_exe().context("cannot find the poolbench executable to run cells")?;
+    probe_libraries(&exe, &cells)?;
     check_out_dir(&args.out)?;
+    for n in &notes {
+        eprintln!("poolbench: {n}");
+    }
     let opts = RunOptions {
         repeat: if stress { 1 } else { args.repeat },
         timeout,
         progress: !args.no_progress,
-        exe: std::env::current_exe()
-            .context("cannot find the poolbench executable to run cells")?,
+        exe,
         child: ChildOptions {
             stress,
             pin: args.pin,
         },
+        notes,
     };
     // Lossy: a non-UTF-8 argument (a path) must not abort the run.
     let command: Vec<String> = std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
     let record = execute(&cells, &opts, command, &args.out)?;
-    let results = &record.results;
+    conclude(&record, cells.len(), args.json, &args.out)
+}
 
+/// `--timeout` as a duration (seconds > 0).
+pub fn parse_timeout(secs: f64) -> Result<Duration, BadInput> {
+    Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|t| !t.is_zero())
+        .ok_or_else(|| {
+            BadInput::new(format!(
+                "--timeout: `{secs}` is not valid (accepted: seconds > 0)"
+            ))
+        })
+}
+
+/// Checks every distinct library the cells preload, once, before anything
+/// runs (`subjects::preload::probe`).
+pub fn probe_libraries(exe: &Path, cells: &[CellSpec]) -> Result<(), BadInput> {
+    let mut seen = std::collections::BTreeSet::new();
+    for c in cells {
+        if c.subject_env
+            .contains_key(crate::subjects::preload::LD_PRELOAD)
+            && seen.insert(c.subject_env.clone())
+        {
+            crate::subjects::preload::probe(exe, &c.subject, &c.subject_env)?;
+        }
+    }
+    Ok(())
+}
+
+/// What every run ends with: the results on stdout with `--json`, the
+/// summary, the HTML report, and the exit code.
+pub fn conclude(record: &RunRecord, total: usize, json: bool, out: &Path) -> Result<u8> {
+    let results = &record.results;
     // Human output goes to stderr when stdout carries the JSON.
     let human = |s: &str| {
-        if args.json {
+        if json {
             eprint!("{s}");
         } else {
             print!("{s}");
         }
     };
-    if args.json {
+    if json {
         println!("{}", serde_json::to_string_pretty(results)?);
     }
     human(&format!("\n{}", crate::report::summary::render(results)));
@@ -169,7 +202,7 @@ pub fn run_command(args: &RunArgs, suite: bool, stress: bool) -> Result<u8> {
     } else {
         EXIT_CELLS_FAILED
     };
-    match crate::report::write_report(results, &args.out) {
+    match crate::report::write_report(results, out) {
         Ok(path) => human(&format!("report: {}\n", path.display())),
         Err(e) => {
             eprintln!("poolbench: error: cannot write the report: {e:#}");
@@ -180,7 +213,7 @@ pub fn run_command(args: &RunArgs, suite: bool, stress: bool) -> Result<u8> {
         eprintln!(
             "poolbench: interrupted: {} of {} cells have results; they are saved",
             results.cells.len(),
-            cells.len()
+            total
         );
         code = EXIT_INTERRUPTED;
     }
@@ -209,11 +242,13 @@ fn assemble(cells: &[CellSpec], pending: &[Pending], head: &RunResults) -> Resul
             kind: match spec.work {
                 Work::Synthetic(_) => CellKind::Synthetic,
                 Work::App { .. } => CellKind::App,
+                Work::Program(_) => CellKind::Program,
             },
             workload: spec.work.name().to_string(),
             threads: spec.threads(),
             sweep: spec.sweep.clone(),
             workload_params: spec.work.params(),
+            subject_env: spec.subject_env.clone(),
             outcome,
         });
     }
@@ -249,6 +284,7 @@ pub fn execute(
         floors: Vec::new(),
         cells: Vec::new(),
         partial: true,
+        notes: opts.notes.clone(),
     };
     let json_path = unused_path(
         out_dir,
@@ -299,14 +335,8 @@ pub fn execute(
             if bars {
                 spinner.enable_steady_tick(Duration::from_millis(120));
             }
-            let result = crate::cli::cell::run_once(
-                &opts.exe,
-                &spec.subject,
-                &spec.work,
-                opts.child,
-                opts.timeout,
-                &INTERRUPTED,
-            );
+            let result =
+                crate::cli::cell::run_once(&opts.exe, spec, opts.child, opts.timeout, &INTERRUPTED);
             spinner.finish_and_clear();
             multi.remove(&spinner);
             if INTERRUPTED.load(Ordering::Relaxed) {
@@ -314,6 +344,14 @@ pub fn execute(
                 break 'rounds;
             }
             let line = match &result {
+                Ok(m) if m.program.is_some() => {
+                    let figure = m
+                        .program
+                        .as_ref()
+                        .and_then(|p| Some(format!(", {} {}", p.metric?, p.metric_name.as_ref()?)))
+                        .unwrap_or_default();
+                    format!("{label}: ok, {:.3} s{figure}", m.duration_s)
+                }
                 Ok(m) => format!("{label}: ok, {:.2} Mops/s", m.ops_per_sec / 1e6),
                 Err(f) => format!("{label}: FAILED: {}", f.reason),
             };
@@ -398,6 +436,16 @@ pub fn list_text() -> String {
     {
         let _ = writeln!(out, "  {:<width$}  {}", info.name, info.about);
     }
+    out.push_str(
+        "\nFrom outside the binary (a synthetic cell's child runs under LD_PRELOAD and\n\
+         drives the library through malloc/free; a program runs under it):\n\
+         \x20 so:PATH          any allocator as a shared library (LD_PRELOAD=PATH)\n\
+         \x20 preload:NAME     a build of this workspace, next to poolbench: gil, locked,\n\
+         \x20                  tcache, sharded (our preload build), mimalloc, jemalloc, snmalloc\n\
+         \x20 pymalloc         CPython's own allocator (Python programs only: no PYTHONMALLOC)\n\
+         In a program cell (exec, py-*), gil ... snmalloc mean their preload builds and\n\
+         system means nothing preloaded; CPython gets PYTHONMALLOC=malloc but under pymalloc.\n",
+    );
     out.push_str("\nPresets (--workload NAME, or --workload FILE.toml):\n");
     let presets = crate::spec::preset::all();
     let width = presets.iter().map(|p| p.name.len()).max().unwrap_or(0);
@@ -407,6 +455,8 @@ pub fn list_text() -> String {
     }
     out.push('\n');
     out.push_str(&crate::programs::apps::listing());
+    out.push('\n');
+    out.push_str(&crate::programs::python::listing());
     out.push_str("\nWorkload fields (--set FIELD=VALUE, --sweep FIELD=V1,V2,..., or TOML keys):\n");
     let fields = crate::spec::workload::Workload::docs();
     let width = fields.iter().map(|f| f.name.len()).max().unwrap_or(0);
@@ -425,6 +475,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_floor_cell_runs_in_the_binary_whatever_its_configuration_ran_under() {
+        let req = Request {
+            subjects: vec!["system".into()],
+            workloads: vec!["larson".into()],
+            ..Default::default()
+        };
+        let mut cells = crate::cli::sweep::expand(&req).unwrap();
+        cells[0].subject = "so:/x.so".into();
+        cells[0]
+            .subject_env
+            .insert("LD_PRELOAD".into(), "/x.so".into());
+        let all = with_floor(cells);
+        let floor = all.iter().find(|c| c.subject == FLOOR_SUBJECT).unwrap();
+        assert!(floor.subject_env.is_empty(), "{floor:?}");
+    }
+
+    #[test]
     fn list_names_every_subject_preset_and_field() {
         let text = list_text();
         for n in crate::subjects::NAMES {
@@ -436,5 +503,12 @@ mod tests {
         for f in crate::spec::workload::Workload::docs() {
             assert!(text.contains(f.name), "{}", f.name);
         }
+        for s in crate::programs::python::ALL {
+            assert!(text.contains(s.name), "{}", s.name);
+        }
+        for b in crate::subjects::preload::BUILDS {
+            assert!(text.contains(b.name), "{}", b.name);
+        }
+        assert!(text.contains("so:PATH") && text.contains("pymalloc"));
     }
 }

@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cli::cell::{run_once, ChildOptions};
 use crate::cli::out::check_out_dir;
-use crate::cli::sweep::Work;
+use crate::cli::sweep::{CellSpec, Work};
 use crate::cli::{SelfcheckArgs, EXIT_ERROR, EXIT_OK};
 use crate::measure::clock::Clock;
 use crate::results::{RunMetrics, RunResults, SelfCheck};
@@ -85,15 +85,15 @@ fn measure(
     for r in 0..repeat {
         for (i, (subject, w)) in cells.iter().enumerate() {
             progress(&format!("{}/{subject} (repeat {}/{repeat})", w.name, r + 1));
-            let m: RunMetrics = run_once(
-                &exe,
-                subject,
-                &Work::Synthetic(Box::new(w.clone())),
-                ChildOptions::default(),
-                CELL_TIMEOUT,
-                &cancel,
-            )
-            .map_err(|f| anyhow::anyhow!("{}/{subject}: {}", w.name, f.reason))?;
+            let spec = CellSpec {
+                subject: subject.to_string(),
+                work: Work::Synthetic(Box::new(w.clone())),
+                sweep: Default::default(),
+                subject_env: Default::default(),
+            };
+            let m: RunMetrics =
+                run_once(&exe, &spec, ChildOptions::default(), CELL_TIMEOUT, &cancel)
+                    .map_err(|f| anyhow::anyhow!("{}/{subject}: {}", w.name, f.reason))?;
             out[i].push(w.threads as f64 * 1e9 / m.ops_per_sec);
         }
     }

@@ -12,15 +12,21 @@
 //! then sweep points (first `--sweep` outermost), then thread counts, then
 //! subjects — so cells that compare subjects at one configuration are
 //! adjacent in the summary.
+//!
+//! Each cell also gets the environment its subject needs in its child
+//! (`subjects::preload::resolve`: `LD_PRELOAD` for a `so:PATH` or
+//! `preload:NAME` subject, and for our allocators and the references in a
+//! program cell), checked here too: a library that is missing is reported
+//! before anything runs.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use crate::error::BadInput;
-use crate::programs::apps;
+use crate::programs::{apps, external, python};
 use crate::spec::preset;
 use crate::spec::workload::{Checked, Workload};
-use crate::subjects::global;
+use crate::subjects::preload::{self, Resolution, Target};
 
 /// What the user asked for, parsed but not yet resolved.
 #[derive(Clone, Debug, Default)]
@@ -50,6 +56,8 @@ pub enum Work {
         size: u64,
         threads: usize,
     },
+    /// An external command, under the subject from outside.
+    Program(Box<external::Program>),
 }
 
 impl Work {
@@ -58,6 +66,7 @@ impl Work {
         match self {
             Work::Synthetic(w) => &w.name,
             Work::App { app, .. } => app,
+            Work::Program(p) => &p.name,
         }
     }
 
@@ -65,6 +74,7 @@ impl Work {
         match self {
             Work::Synthetic(w) => w.threads,
             Work::App { threads, .. } => *threads,
+            Work::Program(p) => p.threads,
         }
     }
 
@@ -75,6 +85,7 @@ impl Work {
             Work::App { app, size, threads } => {
                 serde_json::json!({ "app": app, "size": size, "threads": threads })
             }
+            Work::Program(p) => p.params(),
         }
     }
 }
@@ -86,6 +97,9 @@ pub struct CellSpec {
     pub work: Work,
     /// The swept fields' values at this cell's point.
     pub sweep: BTreeMap<String, String>,
+    /// The variables the subject needs in this cell's child (see
+    /// `subjects::preload`); empty for a subject in the binary.
+    pub subject_env: BTreeMap<String, String>,
 }
 
 impl CellSpec {
@@ -114,7 +128,15 @@ impl CellSpec {
 
 /// Resolves and validates every cell of a request, in the stable order.
 pub fn expand(req: &Request) -> Result<Vec<CellSpec>, BadInput> {
+    expand_noting(req).map(|(cells, _)| cells)
+}
+
+/// [`expand`], with a note for each workload left out (a Python workload
+/// where there is no `python3`).
+pub fn expand_noting(req: &Request) -> Result<(Vec<CellSpec>, Vec<String>), BadInput> {
     let subjects = resolve_subjects(&req.subjects)?;
+    let mut notes = Vec::new();
+    let mut refused = BTreeMap::new();
     if req.workloads.is_empty() {
         return Err(BadInput::new(format!(
             "no workload given: pass --workload PRESET|FILE.toml (presets: {})",
@@ -174,14 +196,15 @@ pub fn expand(req: &Request) -> Result<Vec<CellSpec>, BadInput> {
     };
     for arg in &req.workloads {
         if let Some((app, size)) = app_of(arg, req.quick)? {
-            let app_subjects = app_subjects(&req.subjects, &subjects)?;
+            let app_subjects =
+                subjects_for(&req.subjects, &subjects, Target::App, "", &mut refused)?;
             let thread_counts = if threads.is_empty() {
                 vec![1]
             } else {
                 threads.clone()
             };
             for &t in &thread_counts {
-                for subject in &app_subjects {
+                for (subject, env) in &app_subjects {
                     push(CellSpec {
                         subject: subject.clone(),
                         work: Work::App {
@@ -190,6 +213,37 @@ pub fn expand(req: &Request) -> Result<Vec<CellSpec>, BadInput> {
                             threads: t,
                         },
                         sweep: BTreeMap::new(),
+                        subject_env: env.clone(),
+                    })?;
+                }
+            }
+            continue;
+        }
+        if let Some((script, size)) = python_of(arg, req.quick)? {
+            let interpreter = match python::interpreter() {
+                Ok(p) => p,
+                Err(why) => {
+                    notes.push(format!("{arg}: skipped: {why}"));
+                    continue;
+                }
+            };
+            let geometry = program_geometry(&sets)?;
+            let target = Target::Program { python: true };
+            let py_subjects =
+                subjects_for(&req.subjects, &subjects, target, &geometry, &mut refused)?;
+            let thread_counts = match (script.threaded, threads.is_empty()) {
+                (false, _) => vec![1],
+                (true, true) => vec![python::DEFAULT_THREADS],
+                (true, false) => threads.clone(),
+            };
+            for &t in &thread_counts {
+                let program = python::program(script, interpreter.clone(), size, t, &geometry);
+                for (subject, env) in &py_subjects {
+                    push(CellSpec {
+                        subject: subject.clone(),
+                        work: Work::Program(Box::new(program.clone())),
+                        sweep: BTreeMap::new(),
+                        subject_env: env.clone(),
                     })?;
                 }
             }
@@ -228,17 +282,142 @@ pub fn expand(req: &Request) -> Result<Vec<CellSpec>, BadInput> {
                         "workload `{name}` ({arg}) with {t} threads{at}: {e}"
                     ))
                 })?;
-                for subject in &subjects {
+                let synthetic = subjects_for(
+                    &req.subjects,
+                    &subjects,
+                    Target::Synthetic,
+                    &w.geometry,
+                    &mut refused,
+                )?;
+                for (subject, env) in synthetic {
                     push(CellSpec {
-                        subject: subject.clone(),
+                        subject,
                         work: Work::Synthetic(Box::new(w.clone())),
                         sweep: point.clone(),
+                        subject_env: env,
                     })?;
                 }
             }
         }
     }
-    Ok(cells)
+    every_subject_runs(&req.subjects, &subjects, &cells, &refused)?;
+    Ok((cells, notes))
+}
+
+/// Refuses a subject asked for by name that runs no cell at all, with the
+/// reason it could not run where it was asked to.
+pub fn every_subject_runs(
+    asked: &[String],
+    resolved: &[String],
+    cells: &[CellSpec],
+    refused: &BTreeMap<String, String>,
+) -> Result<(), BadInput> {
+    if asked.is_empty() || asked.iter().any(|n| n.trim() == "all") {
+        return Ok(());
+    }
+    for name in resolved {
+        if let (Some(why), false) = (refused.get(name), cells.iter().any(|c| c.subject == *name)) {
+            return Err(BadInput::new(why.clone()));
+        }
+    }
+    Ok(())
+}
+
+/// A Python workload argument, `NAME` or `NAME:SIZE`, with its size
+/// (scaled down for `--quick`); `None` when `arg` names none.
+fn python_of(arg: &str, quick: bool) -> Result<Option<(&'static python::Script, u64)>, BadInput> {
+    let (name, size) = arg.split_once(':').unwrap_or((arg, ""));
+    let Some(script) = python::info(name) else {
+        return Ok(None);
+    };
+    let size = if size.is_empty() {
+        if quick {
+            script.quick_size()
+        } else {
+            script.default_size
+        }
+    } else {
+        size.trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|s| *s >= 1)
+            .ok_or_else(|| {
+                BadInput::new(format!(
+                    "{arg}: the size `{size}` is not a whole number >= 1"
+                ))
+            })?
+    };
+    Ok(Some((script, size)))
+}
+
+/// Our allocators' geometry in program cells: `--set geometry=NAME` if
+/// given, else `modern` (CPython 3.10+'s, and the 16-byte alignment C
+/// promises).
+fn program_geometry(sets: &[(String, String)]) -> Result<String, BadInput> {
+    let g = sets
+        .iter()
+        .rev()
+        .find(|(f, _)| f == "geometry")
+        .map_or("modern", |(_, v)| v.as_str());
+    check_geometry(g)?;
+    Ok(g.to_string())
+}
+
+/// A geometry name our allocators know.
+pub fn check_geometry(name: &str) -> Result<(), BadInput> {
+    match allocator::Geometry::by_name(name) {
+        Some(_) => Ok(()),
+        None => Err(BadInput::new(format!(
+            "geometry `{name}` is unknown (accepted: classic, modern, tiny)"
+        ))),
+    }
+}
+
+/// The variables a subject needs in a cell's child.
+pub type SubjectEnv = BTreeMap<String, String>;
+
+/// The subjects of cells that run in a child of `target`, each with the
+/// variables its child needs. Under `all`, a program cell takes every
+/// subject a program can run under (`subjects::preload::program_names`).
+/// A subject that cannot run there is left out, and why is kept in
+/// `refused`: a subject asked for by name that runs no workload of the
+/// request at all is bad input ([`every_subject_runs`]).
+pub fn subjects_for(
+    asked: &[String],
+    resolved: &[String],
+    target: Target,
+    geometry: &str,
+    refused: &mut BTreeMap<String, String>,
+) -> Result<Vec<(String, SubjectEnv)>, BadInput> {
+    let all = asked.is_empty() || asked.iter().any(|n| n.trim() == "all");
+    let mut names: Vec<String> = resolved.to_vec();
+    if let (true, Target::Program { python }) = (all, target) {
+        let extra = resolved
+            .iter()
+            .filter(|n| !crate::subjects::NAMES.contains(&n.as_str()));
+        let mut program: Vec<String> = Vec::new();
+        for n in preload::program_names(python)
+            .iter()
+            .map(|s| s.to_string())
+            .chain(extra.cloned())
+        {
+            if !program.contains(&n) {
+                program.push(n);
+            }
+        }
+        names = program;
+    }
+    preload::check_builds(names.iter().map(String::as_str), target)?;
+    let mut out = Vec::new();
+    for name in names {
+        match preload::resolve(&name, target, geometry)? {
+            Resolution::Env(env) => out.push((name, env)),
+            Resolution::NotHere(why) => {
+                refused.entry(name).or_insert(why);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// An application workload argument, `NAME` or `NAME:SIZE`, with its size
@@ -268,39 +447,28 @@ fn app_of(arg: &str, quick: bool) -> Result<Option<(&'static str, u64)>, BadInpu
     Ok(Some((app.name, size)))
 }
 
-/// The subjects an application cell can run under: every asked subject
-/// that can serve a whole process (`null` cannot: it never gives memory
-/// back). Asked by name, one that cannot is an error; under `all` it is
-/// left out.
-fn app_subjects(asked: &[String], resolved: &[String]) -> Result<Vec<String>, BadInput> {
-    let all = asked.is_empty() || asked.iter().any(|n| n == "all");
-    let mut out = Vec::new();
-    for s in resolved {
-        if global::NAMES.contains(&s.as_str()) {
-            out.push(s.clone());
-        } else if !all {
-            return Err(BadInput::new(format!(
-                "subject `{s}` cannot be an application's global allocator (accepted: {})",
-                global::NAMES.join(", ")
-            )));
-        }
-    }
-    Ok(out)
-}
-
-/// `all` or a list of known subject names (order kept, duplicates dropped).
+/// `all` (with any subject also named) or a list of known subject names,
+/// order kept, duplicates dropped. Besides the listed subjects: `malloc`,
+/// `pymalloc`, and `so:PATH` or `preload:NAME` (whose library must exist).
 pub fn resolve_subjects(names: &[String]) -> Result<Vec<String>, BadInput> {
     let known = crate::subjects::NAMES;
-    if names.is_empty() || names.iter().any(|n| n == "all") {
-        return Ok(known.iter().map(|s| s.to_string()).collect());
-    }
-    let mut out: Vec<String> = Vec::new();
+    let all = names.is_empty() || names.iter().any(|n| n.trim() == "all");
+    let mut out: Vec<String> = if all {
+        known.iter().map(|s| s.to_string()).collect()
+    } else {
+        Vec::new()
+    };
     for n in names {
         let n = n.trim();
-        if !known.contains(&n) {
+        if n == "all" {
+            continue;
+        }
+        let other = n == "malloc" || n == preload::PYMALLOC;
+        if preload::library_of(n)?.is_none() && !known.contains(&n) && !other {
             return Err(BadInput::new(format!(
-                "unknown subject `{n}` (accepted: {}, or all)",
-                known.join(", ")
+                "unknown subject `{n}` (accepted: {}, malloc, {}, so:PATH, preload:NAME, or all)",
+                known.join(", "),
+                preload::PYMALLOC
             )));
         }
         if !out.iter().any(|o| o == n) {
@@ -520,6 +688,43 @@ mod tests {
             e.contains("--workload") && e.contains(first_preset()),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_subject_that_cannot_run_a_workload_skips_it_but_must_run_one() {
+        // `null` cannot serve an application; `system` runs both.
+        let mut r = req(&[first_preset(), "binary-trees"]);
+        r.threads = vec![1];
+        let cells = expand(&r).unwrap();
+        let app: Vec<_> = cells
+            .iter()
+            .filter(|c| matches!(c.work, Work::App { .. }))
+            .map(|c| c.subject.as_str())
+            .collect();
+        assert_eq!(app, ["system"]);
+        // A subject named for workloads it can never run is refused.
+        let mut r = req(&["binary-trees"]);
+        r.subjects = vec!["null".into()];
+        assert!(expand(&r).unwrap_err().0.contains("`null`"));
+        let mut r = req(&[first_preset()]);
+        r.subjects = vec!["pymalloc".into()];
+        assert!(expand(&r).unwrap_err().0.contains("CPython"));
+    }
+
+    #[test]
+    fn a_shared_library_subject_gets_its_preload_and_the_workloads_geometry() {
+        let libc = crate::subjects::malloc::library().unwrap();
+        let mut r = req(&[first_preset()]);
+        r.subjects = vec![format!("so:{libc}"), "system".into()];
+        r.sets = vec!["geometry=tiny".into()];
+        let cells = expand(&r).unwrap();
+        let so = &cells[0];
+        assert_eq!(so.subject, format!("so:{libc}"));
+        let abs = std::fs::canonicalize(&libc).unwrap();
+        assert_eq!(so.subject_env["LD_PRELOAD"], abs.to_str().unwrap());
+        assert!(cells[1].subject_env.is_empty());
+        r.subjects = vec!["so:/nonexistent/libx.so".into()];
+        assert!(expand(&r).unwrap_err().0.contains("/nonexistent/libx.so"));
     }
 
     #[test]

@@ -248,5 +248,6 @@ pub fn run_metrics(
         unit: None,
         checksum: None,
         measured_span_s: None,
+        program: None,
     }
 }

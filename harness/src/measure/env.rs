@@ -42,24 +42,7 @@ pub fn capture() -> Environment {
 /// The shared object the process's `malloc` symbol resolves to (glibc's
 /// `libc.so.6`, or whatever `LD_PRELOAD` put in front of it).
 pub fn malloc_library() -> Option<String> {
-    // SAFETY: `dlsym` takes a valid NUL-terminated name and the default
-    // handle; `dladdr` writes into a valid, writable `Dl_info`, whose
-    // `dli_fname` (checked for null) is a NUL-terminated path owned by the
-    // dynamic loader for the life of the process.
-    unsafe {
-        let sym = libc::dlsym(libc::RTLD_DEFAULT, c"malloc".as_ptr());
-        if sym.is_null() {
-            return None;
-        }
-        let mut info: libc::Dl_info = std::mem::zeroed();
-        if libc::dladdr(sym, &mut info) == 0 || info.dli_fname.is_null() {
-            return None;
-        }
-        std::ffi::CStr::from_ptr(info.dli_fname)
-            .to_str()
-            .ok()
-            .map(str::to_string)
-    }
+    crate::subjects::malloc::library()
 }
 
 fn unknown() -> String {

@@ -410,6 +410,7 @@ fn run(subject: &str, workload: &str, threads: usize, k: usize) -> RunMetrics {
         unit: None,
         checksum: None,
         measured_span_s: None,
+        program: None,
     }
 }
 
@@ -452,6 +453,7 @@ pub fn run_results() -> RunResults {
                         "ops_per_thread": 2_000_000,
                         "geometry": "modern",
                     }),
+                    subject_env: BTreeMap::new(),
                     outcome: Outcome::Ok(Box::new(metrics(subject, wl, threads))),
                 };
                 cells.push(cell);
@@ -526,6 +528,7 @@ pub fn run_results() -> RunResults {
         floors: Vec::new(),
         cells,
         partial: false,
+        notes: Vec::new(),
     };
     repeats::attach_floors(&mut results);
     results

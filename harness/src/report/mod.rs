@@ -128,12 +128,18 @@ fn page(results: &RunResults) -> Page {
                 title: g.title(),
                 params: params_text(&params),
                 summary: table::summary(g, cores, &best),
-                sections: vec![
-                    sections::throughput(g),
-                    sections::latency(g),
-                    sections::memory(g),
-                    sections::fragmentation(g),
-                ],
+                // A program is measured from outside: no latencies, no
+                // memory over time, no live bytes; its table says it all.
+                sections: if table::is_program(g) {
+                    Vec::new()
+                } else {
+                    vec![
+                        sections::throughput(g),
+                        sections::latency(g),
+                        sections::memory(g),
+                        sections::fragmentation(g),
+                    ]
+                },
             }
         })
         .collect();

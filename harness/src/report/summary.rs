@@ -141,15 +141,34 @@ pub fn render(results: &RunResults) -> String {
         out.push_str(&programs);
     }
     let n = results.repeats;
-    let _ = writeln!(
+    let _ =
+        write!(
         out,
-        "medians of {n} repeat(s); ±% = half the interval over the median ({}); ns/op = wall time per \
-         operation per thread; above floor = ns/op minus the null subject's (poolbench's own cost) at \
-         the same configuration; latencies in ns with the clock's overhead subtracted (<res: below its \
-         resolution); best = fastest beyond the noise and {:.0}%",
+        "medians of {n} repeat(s); ±% = half the interval over the median ({}); best = fastest \
+         beyond the noise and {:.0}%",
         if n >= 6 { "95% interval" } else { "the range of the repeats" },
         BEST_THRESHOLD * 100.0
     );
+    if !rows.is_empty() {
+        let _ = write!(
+            out,
+            "; ns/op = wall time per operation per thread; above floor = ns/op minus the null \
+             subject's (poolbench's own cost) at the same configuration; latencies in ns with the \
+             clock's overhead subtracted (<res: below its resolution)"
+        );
+    }
+    if results.cells.iter().any(|c| c.kind == CellKind::Program) {
+        let _ = write!(
+            out,
+            "; a program's rate is runs per second and its time the wall time of a run, from its \
+             start to its exit; figure = the number it printed (exec --metric; ops/s of the timed \
+             part for the Python workloads)"
+        );
+    }
+    out.push('\n');
+    for note in &results.notes {
+        let _ = writeln!(out, "note: {note}");
+    }
     for f in &results.floors {
         let _ = writeln!(
             out,
@@ -205,9 +224,17 @@ fn program_table(
     any_load: &mut bool,
 ) -> String {
     let cores = results.environment.logical_cores;
-    let header = [
-        "program", "subject", "thr", "rate", "±%", "time", "peak RSS", "status",
-    ];
+    // A column for programs' own figures (`exec --metric`, the Python
+    // workloads' ops/s) when any has one.
+    let figures = results
+        .cells
+        .iter()
+        .any(|c| c.metrics().is_some_and(|m| m.metric.is_some()));
+    let mut header = vec!["program", "subject", "thr", "rate", "±%", "time"];
+    if figures {
+        header.extend(["figure", "±%"]);
+    }
+    header.extend(["peak RSS", "status"]);
     let mut rows = Vec::new();
     for c in results
         .cells
@@ -236,6 +263,9 @@ fn program_table(
                 });
                 let secs: Vec<f64> = m.runs.iter().map(|r| r.duration_s).collect();
                 row.push(format!("{:.3} s", stats::median(&secs).unwrap_or(0.0)));
+                if figures {
+                    row.extend(figure(c, m));
+                }
                 row.push(bytes(m.peak_rss_bytes.median as u64));
                 let mut status = vec!["ok"];
                 if best.contains(&c.key()) {
@@ -248,7 +278,7 @@ fn program_table(
                 row.push(status.join(" "));
             }
             Outcome::Failed(f) => {
-                row.extend(vec!["-".to_string(); 4]);
+                row.extend(vec!["-".to_string(); header.len() - 4]);
                 row.push(format!("FAILED ({})", kind_name(f.kind)));
             }
         }
@@ -259,6 +289,29 @@ fn program_table(
     } else {
         table(&header, &rows)
     }
+}
+
+/// A program's own figure (median, with its name unless that is only the
+/// pattern it was found with) and its spread.
+fn figure(c: &Cell, m: &CellMetrics) -> [String; 2] {
+    let Some(e) = m.metric else {
+        return ["-".into(), "-".into()];
+    };
+    let name = m
+        .runs
+        .first()
+        .and_then(|r| r.program.as_ref()?.metric_name.clone())
+        .filter(|n| c.workload_params.get("metric").and_then(|p| p.as_str()) != Some(n.as_str()));
+    let value = match name {
+        Some(n) => format!("{} {n}", si(e.median)),
+        None => si(e.median),
+    };
+    let spread = if e.n > 1 {
+        format!("{:.0}", 50.0 * stats::relative_spread(&e))
+    } else {
+        "-".into()
+    };
+    [value, spread]
 }
 
 /// A rate with an SI prefix, three significant figures.
@@ -393,6 +446,7 @@ mod tests {
             threads,
             sweep: BTreeMap::new(),
             workload_params: serde_json::Value::Null,
+            subject_env: BTreeMap::new(),
             outcome,
         }
     }
@@ -445,6 +499,7 @@ mod tests {
             floors: vec![],
             cells,
             partial: false,
+            notes: vec![],
         };
         crate::cli::repeats::attach_floors(&mut r);
         r
@@ -523,6 +578,43 @@ mod tests {
         );
         assert!(s.contains("program") && s.contains("rate"), "{s}");
         assert_eq!(si(2_345_000.0), "2.35M");
+    }
+
+    #[test]
+    fn a_program_shows_its_figure_and_the_run_its_notes() {
+        let mut prog = cell("sharded", 1, ok(&[2.0, 2.0, 2.0]));
+        prog.kind = CellKind::Program;
+        prog.workload = "binary_trees".into();
+        prog.workload_params = serde_json::json!({ "metric": "trees/s: ([0-9.]+)" });
+        if let Outcome::Ok(m) = &mut prog.outcome {
+            for r in &mut m.runs {
+                r.unit = Some("runs".into());
+                r.program = Some(ProgramRun {
+                    metric: Some(250e3),
+                    metric_name: Some("trees/s".into()),
+                    ..Default::default()
+                });
+            }
+            m.metric = Some(crate::stats::estimate(&[250e3; 3]));
+        }
+        let mut bare = prog.clone();
+        bare.subject = "system".into();
+        bare.workload_params = serde_json::json!({ "metric": "trees/s" });
+        let mut r = results(vec![prog, bare]);
+        r.notes.push("py-churn: skipped: no python3 on PATH".into());
+        let s = render(&r);
+        let line = |subject: &str| {
+            s.lines()
+                .find(|l| l.starts_with("binary_trees") && l.contains(subject))
+                .unwrap()
+                .to_string()
+        };
+        assert!(line("sharded").contains("250k trees/s"), "{s}");
+        // A figure named only by its pattern is shown bare.
+        assert!(!line("system").contains("trees/s"), "{s}");
+        assert!(s.contains("figure") && s.contains("a program's rate is runs per second"));
+        assert!(!s.contains("ns/op"), "{s}");
+        assert!(s.contains("note: py-churn: skipped"), "{s}");
     }
 
     #[test]

@@ -11,7 +11,9 @@
 //! and `busy` a cell during which the machine was busy. Failed cells keep
 //! their row and show the failure kind and reason instead of figures.
 
-use crate::results::{Cell, CellMetrics, Estimate, FailureKind, Outcome, FLOOR_SUBJECT};
+use crate::results::{
+    Cell, CellKind, CellMetrics, Estimate, FailureKind, Outcome, RunMetrics, FLOOR_SUBJECT,
+};
 
 use super::format::{self, bytes, ns, sig3, throughput_unit, Unit};
 use super::group::{busy, percentile, Group};
@@ -35,6 +37,19 @@ enum Col {
     PeakRss,
     AfterDrain,
     Fragmentation,
+    /// A program's wall time per run.
+    Wall,
+    /// A program's own figure (`exec --metric`).
+    Figure,
+    /// A program's user + system CPU time per run.
+    Cpu,
+    /// A program's minor page faults per run.
+    Faults,
+}
+
+/// Whether every cell of the group is an external program's.
+pub fn is_program(g: &Group) -> bool {
+    g.cells.iter().all(|c| c.kind == CellKind::Program)
 }
 
 /// What the columns need to know beyond the cell.
@@ -43,6 +58,8 @@ struct Ctx<'a> {
     best: &'a [String],
     unit: Unit,
     cpu_unit: Unit,
+    /// The name of the programs' own figure.
+    figure: Option<String>,
 }
 
 fn has_kind(g: &Group, kind: &str) -> bool {
@@ -53,6 +70,17 @@ fn has_kind(g: &Group, kind: &str) -> bool {
 }
 
 fn columns_for(g: &Group, cores: usize) -> Vec<Col> {
+    if is_program(g) {
+        let mut v = vec![Col::Wall];
+        if g.cells
+            .iter()
+            .any(|c| c.metrics().is_some_and(|m| m.metric.is_some()))
+        {
+            v.push(Col::Figure);
+        }
+        v.extend([Col::Cpu, Col::PeakRss, Col::Faults]);
+        return v;
+    }
     let mut v = vec![Col::Throughput];
     // With a floor, time per operation is shown above it (the floor's
     // own row carries its time per operation); without, as measured.
@@ -114,6 +142,13 @@ fn head(col: Col, ctx: &Ctx) -> Column {
         Col::PeakRss => ("peak RSS".into(), "lower is better"),
         Col::AfterDrain => ("after drain".into(), "lower is better"),
         Col::Fragmentation => ("fragmentation".into(), "lower is better"),
+        Col::Wall => ("time per run".into(), "wall, lower is better"),
+        Col::Figure => (
+            ctx.figure.clone().unwrap_or_else(|| "figure".into()),
+            "printed by the program",
+        ),
+        Col::Cpu => ("CPU per run".into(), "user + sys"),
+        Col::Faults => ("page faults".into(), "minor, per run"),
     };
     Column {
         name,
@@ -256,6 +291,28 @@ fn cell_figure(col: Col, c: &Cell, m: &CellMetrics, ctx: &Ctx) -> TableCell {
             ),
             _ => dash("not measured"),
         },
+        Col::Wall => {
+            let mut t = over_runs(m, |r| r.duration_s, secs);
+            t.best = ctx.best.contains(&c.key());
+            if t.best {
+                t.title.push_str("; fastest beyond the noise");
+            }
+            t
+        }
+        Col::Figure => match &m.metric {
+            Some(e) => estimate(e, si),
+            None => dash("no figure"),
+        },
+        Col::Cpu => over_runs(m, |r| r.cpu_user_s + r.cpu_sys_s, secs),
+        Col::Faults => over_runs(
+            m,
+            |r| {
+                r.program
+                    .as_ref()
+                    .map_or(f64::NAN, |p| p.minor_faults as f64)
+            },
+            sig3,
+        ),
         Col::Fragmentation => match &m.fragmentation {
             Some(e) => estimate(e, format::times),
             None => {
@@ -267,6 +324,36 @@ fn cell_figure(col: Col, c: &Cell, m: &CellMetrics, ctx: &Ctx) -> TableCell {
             }
         },
     }
+}
+
+/// Seconds as ns, µs, ms or s.
+fn secs(v: f64) -> String {
+    ns(v * 1e9)
+}
+
+/// Three significant digits with an SI prefix (`1.46 M`).
+fn si(v: f64) -> String {
+    let a = v.abs();
+    let (div, p) = if a >= 1e9 {
+        (1e9, " G")
+    } else if a >= 1e6 {
+        (1e6, " M")
+    } else if a >= 1e3 {
+        (1e3, " k")
+    } else {
+        (1.0, "")
+    };
+    format!("{}{p}", sig3(v / div))
+}
+
+/// The median of a figure of every repeat, with its interval.
+fn over_runs(
+    m: &CellMetrics,
+    f: impl Fn(&RunMetrics) -> f64,
+    fmt: impl Fn(f64) -> String + Copy,
+) -> TableCell {
+    let values: Vec<f64> = m.runs.iter().map(f).filter(|v| v.is_finite()).collect();
+    estimate(&crate::stats::estimate(&values), fmt)
 }
 
 fn kind_name(k: FailureKind) -> &'static str {
@@ -294,6 +381,9 @@ pub fn summary(g: &Group, logical_cores: usize, best: &[String]) -> TableView {
         best,
         unit: throughput_unit(max_of(&|m| m.ops_per_sec.median)),
         cpu_unit: throughput_unit(max_of(&|m| m.ops_per_cpu_sec.median)),
+        figure: ok
+            .iter()
+            .find_map(|m| m.runs.first()?.program.as_ref()?.metric_name.clone()),
     };
     let cols = columns_for(g, logical_cores);
     let columns = cols.iter().map(|c| head(*c, &ctx)).collect();
@@ -371,9 +461,35 @@ pub fn summary(g: &Group, logical_cores: usize, best: &[String]) -> TableView {
             ),
         );
     }
+    // What each subject from outside the binary ran under.
+    for s in g.subjects() {
+        if let Some(c) = g
+            .cells
+            .iter()
+            .find(|c| c.subject == s && !c.subject_env.is_empty())
+        {
+            let env: Vec<String> = c
+                .subject_env
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            notes.push(format!("{s} ran under {}.", env.join(" ")));
+        }
+    }
     let intervals = interval::describe_all(ok.iter().map(|m| &m.ops_per_sec))
         .map(|d| format!(" Under each median, in brackets: {d}."))
         .unwrap_or_default();
+    if is_program(g) {
+        return TableView {
+            lede: format!(
+                "Each figure is the median of the cell's repeats.{intervals} The program is measured from outside: time per run is its wall time from start to exit; CPU per run its user and system time, peak RSS and minor page faults as wait4 reports them (with the children it waited for); the figure is what it printed. Highlighted: the fastest subject at a thread count, only where it beats the runner-up beyond the noise and by more than {:.0}%. busy: the machine was busy during the cell. Hover a figure for details.",
+                super::summary::BEST_THRESHOLD * 100.0
+            ),
+            columns,
+            blocks,
+            notes,
+        };
+    }
     let lede = format!(
         "Each figure over repeats is the median of the cell's repeats.{intervals} Highlighted: the fastest subject at a thread count, only where it beats the runner-up beyond the noise and by more than {:.0}% (never the null subject, the floor). <floor: faster than the floor beyond the noise; < res: below the clock's resolution; busy: the machine was busy during the cell. Hover a figure for details.",
         super::summary::BEST_THRESHOLD * 100.0
@@ -394,6 +510,57 @@ mod tests {
 
     fn block(t: &TableView, threads: usize) -> &TableBlock {
         t.blocks.iter().find(|b| b.threads == threads).unwrap()
+    }
+
+    #[test]
+    fn a_program_group_shows_time_figure_cpu_rss_and_faults() {
+        let mut r = fixture::run_results();
+        r.cells.retain(|c| c.metrics().is_some());
+        r.cells.truncate(2);
+        for (i, c) in r.cells.iter_mut().enumerate() {
+            c.kind = CellKind::Program;
+            c.workload = "prog".into();
+            c.threads = 1;
+            c.subject = ["system", "sharded"][i].into();
+            if i == 1 {
+                c.subject_env
+                    .insert("LD_PRELOAD".into(), "/x/libpoolbench_preload.so".into());
+            }
+            if let Outcome::Ok(m) = &mut c.outcome {
+                for run in &mut m.runs {
+                    run.duration_s = 0.5;
+                    run.program = Some(crate::results::ProgramRun {
+                        minor_faults: 1000,
+                        metric: Some(42.0),
+                        metric_name: Some("trees/s".into()),
+                        ..Default::default()
+                    });
+                }
+                m.metric = Some(crate::stats::estimate(&[42.0, 42.0]));
+            }
+        }
+        let groups = Group::all(&r);
+        let t = summary(&groups[0], 2, &[]);
+        let names: Vec<&str> = t.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "time per run",
+                "trees/s",
+                "CPU per run",
+                "peak RSS",
+                "page faults"
+            ]
+        );
+        let row = row(block(&t, 1), "sharded");
+        assert_eq!(row.cells[0].text, "500 ms");
+        assert_eq!(row.cells[1].text, "42.0");
+        assert_eq!(row.cells[4].text, "1000");
+        assert!(t
+            .notes
+            .iter()
+            .any(|n| n.contains("sharded ran under LD_PRELOAD=/x/")));
+        assert!(t.lede.contains("wait4"));
     }
 
     fn row<'a>(b: &'a TableBlock, subject: &str) -> &'a TableRow {

@@ -49,6 +49,10 @@ pub struct RunResults {
     /// True while cells are still being written (an interrupted run's file).
     #[serde(default)]
     pub partial: bool,
+    /// What the run left out and why (a Python workload where there is no
+    /// `python3`), one line each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// Where the run happened.
@@ -173,6 +177,13 @@ pub struct Cell {
     pub sweep: BTreeMap<String, String>,
     /// The fully resolved workload the cell ran, as the harness serialises it.
     pub workload_params: serde_json::Value,
+    /// The environment variables the harness set for this subject in the
+    /// cell's child only: `LD_PRELOAD` (the library, absolute) and, for our
+    /// preload build, `POOLBENCH_ALLOCATOR` and `POOLBENCH_GEOMETRY`;
+    /// `PYTHONMALLOC` for a CPython program. Empty for a subject in the
+    /// binary.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub subject_env: BTreeMap<String, String>,
     pub outcome: Outcome,
 }
 
@@ -268,6 +279,10 @@ pub struct CellMetrics {
     /// Parameters of the subject (the calibration spin), if any.
     #[serde(default)]
     pub subject_params: BTreeMap<String, f64>,
+    /// A program cell's own figure over the repeats (see
+    /// [`ProgramRun::metric`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<Estimate>,
 }
 
 impl CellMetrics {
@@ -343,6 +358,34 @@ pub struct RunMetrics {
     /// An application's measured part on the RSS timeline's clock.
     #[serde(default)]
     pub measured_span_s: Option<(f64, f64)>,
+    /// A program cell's figures beyond time and memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<ProgramRun>,
+}
+
+/// What a program cell's child did, from `wait4`'s resource usage and its
+/// output. Its wall time is `duration_s` (from the spawn to the exit), its
+/// CPU time `cpu_user_s`/`cpu_sys_s` and its peak RSS
+/// `memory.peak_rss_bytes`; all of them include the descendants it
+/// waited for.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct ProgramRun {
+    /// Page faults served without I/O (`ru_minflt`).
+    pub minor_faults: u64,
+    /// Page faults that needed I/O (`ru_majflt`).
+    pub major_faults: u64,
+    /// Context switches: waits (`ru_nvcsw`) and preemptions (`ru_nivcsw`).
+    pub voluntary_switches: u64,
+    pub involuntary_switches: u64,
+    /// The program's own figure: the first capture group of the metric
+    /// pattern in the last line of its output that matches (stdout first,
+    /// then stderr).
+    #[serde(default)]
+    pub metric: Option<f64>,
+    /// What the figure is: its unit (`ops/s` for the bundled Python
+    /// workloads), else the pattern it was parsed with.
+    #[serde(default)]
+    pub metric_name: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]

@@ -16,6 +16,7 @@
 //! | --- | --- |
 //! | ours | `gil`, `locked`, `tcache`, `sharded` (the `allocator` crate) |
 //! | reference | `system`, `mimalloc`, `jemalloc`, `snmalloc` |
+//! | library | `malloc`: the C allocator through libc, what `so:PATH` and `preload:NAME` drive under `LD_PRELOAD` ([`preload`]) |
 //! | floor | `null`: the harness's own cost per operation |
 //! | calibration | `spin`: `null` plus a known cost per call |
 //! | test | `test-counting`, `test-double`, `test-realloc`: for the harness's own tests, never listed |
@@ -27,8 +28,10 @@
 
 pub mod corrupt;
 pub mod global;
+pub mod malloc;
 pub mod null;
 pub mod ours;
+pub mod preload;
 pub mod reference;
 pub mod spin;
 pub mod testing;
@@ -47,6 +50,9 @@ pub enum Family {
     Ours,
     /// Allocators people ship.
     Reference,
+    /// The C allocator through libc: a shared library a cell's child runs
+    /// under (`LD_PRELOAD`), or glibc.
+    Library,
     /// The harness-cost floor (`null`).
     Floor,
     /// A known cost per call on top of the floor (`spin`).
@@ -104,6 +110,11 @@ pub const INFOS: &[Info] = &[
         name: "snmalloc",
         about: "snmalloc, through `snmalloc-rs`",
         family: Family::Reference,
+    },
+    Info {
+        name: "malloc",
+        about: "the C allocator through libc (glibc, or the library `so:PATH` / `preload:NAME` preloads)",
+        family: Family::Library,
     },
     Info {
         name: "null",
@@ -181,15 +192,23 @@ pub trait Subject: Sync {
     }
 }
 
-/// Builds subject `name`, with our allocators in `geometry`.
+/// Builds subject `name`, with our allocators in `geometry`. A
+/// `so:PATH` or `preload:NAME` subject is `malloc`: the cell's child was
+/// started under that library.
 pub fn lookup(name: &str, geometry: Geometry) -> Result<Box<dyn Subject>, UnknownSubject> {
     let unknown = || UnknownSubject {
         name: name.to_string(),
+    };
+    let name = if preload::is_library(name) {
+        "malloc"
+    } else {
+        name
     };
     let info = info(name).ok_or_else(unknown)?;
     Ok(match info.family {
         Family::Ours => ours::build(info, geometry).ok_or_else(unknown)?,
         Family::Reference => reference::build(info).ok_or_else(unknown)?,
+        Family::Library => malloc::build(info),
         Family::Floor => Box::new(Floor(info)),
         Family::Calibration => Box::new(spin::Spin::from_env(info)),
         Family::Test => testing::build(info).ok_or_else(unknown)?,
@@ -265,7 +284,7 @@ mod tests {
                     assert_eq!(stats.requested_live, 0, "{}", info.name);
                     assert_eq!(s.gil().is_some(), info.name == "gil");
                 }
-                Family::Reference | Family::Floor => {
+                Family::Reference | Family::Floor | Family::Library => {
                     assert!(
                         !s.own_counters().is_empty(),
                         "{} reports nothing",
