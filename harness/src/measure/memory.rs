@@ -2,8 +2,11 @@
 //! CPU time; how busy the machine is.
 //!
 //! - [`rss_bytes`] reads the resident set from `/proc/self/statm` (pages ×
-//!   page size); [`peak_rss_bytes`] is `getrusage(RUSAGE_SELF).ru_maxrss`.
-//!   Each cell runs in its own child process, so both describe one cell.
+//!   page size); [`peak_rss_bytes`] is the high-water mark of the same
+//!   (`VmHWM` in `/proc/self/status`). Each cell runs in its own child
+//!   process, so both describe one cell. (Not `ru_maxrss`: Linux folds the
+//!   high-water mark of the memory a child had before `exec` — a copy of
+//!   the parent's — into it, so every cell reported the driver's peak.)
 //! - [`sample`] runs on a thread of its own through a cell: every few ms it
 //!   records RSS and the requested live bytes at that moment, which the
 //!   caller derives from the workers' published tape positions (no counter
@@ -54,10 +57,18 @@ fn rusage() -> Option<libc::rusage> {
     (unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } == 0).then_some(ru)
 }
 
-/// Peak resident set size of this process in bytes (`ru_maxrss`).
+/// Peak resident set size of this process's memory in bytes: `VmHWM`
+/// (see the module docs), or `ru_maxrss` where `/proc` cannot be read.
 pub fn peak_rss_bytes() -> u64 {
-    // Linux reports kilobytes.
-    rusage().map_or(0, |ru| ru.ru_maxrss.max(0) as u64 * 1024)
+    let hwm = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|text| {
+            let line = text.lines().find(|l| l.starts_with("VmHWM:"))?;
+            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib * 1024)
+        });
+    // Linux reports `ru_maxrss` in kilobytes.
+    hwm.unwrap_or_else(|| rusage().map_or(0, |ru| ru.ru_maxrss.max(0) as u64 * 1024))
 }
 
 /// User and system CPU seconds this process has used.
@@ -173,7 +184,8 @@ mod tests {
     #[test]
     fn rss_cpu_and_load_are_read() {
         assert!(rss_bytes() > 0);
-        assert!(peak_rss_bytes() > 0);
+        let now = rss_bytes();
+        assert!(peak_rss_bytes() >= now, "the peak is at least what is resident now");
         let (u, s) = cpu_seconds();
         assert!(u >= 0.0 && s >= 0.0);
         assert!(loadavg().is_some());

@@ -450,7 +450,8 @@ pub struct Memory {
     /// RSS of the child with the harness's buffers allocated and touched,
     /// before the workload ran.
     pub rss_baseline_bytes: u64,
-    /// Peak RSS of the child (getrusage `ru_maxrss`).
+    /// Peak RSS of the child's own memory (`VmHWM`, not `ru_maxrss`,
+    /// which includes the memory it was forked with).
     pub peak_rss_bytes: u64,
     /// RSS after every block was freed.
     pub rss_after_drain_bytes: u64,
