@@ -185,7 +185,10 @@ mod tests {
     fn rss_cpu_and_load_are_read() {
         assert!(rss_bytes() > 0);
         let now = rss_bytes();
-        assert!(peak_rss_bytes() >= now, "the peak is at least what is resident now");
+        assert!(
+            peak_rss_bytes() >= now,
+            "the peak is at least what is resident now"
+        );
         let (u, s) = cpu_seconds();
         assert!(u >= 0.0 && s >= 0.0);
         assert!(loadavg().is_some());

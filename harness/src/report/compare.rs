@@ -21,6 +21,27 @@
 //! changes smaller than the clock's resolution, and peak-RSS changes under
 //! [`RSS_FLOOR_BYTES`], are never flagged.
 //!
+//! **Drift between runs.** Repeats inside one run are interleaved within
+//! minutes, so the bootstrap over them misses what changes between two
+//! runs: on a shared machine a whole process varies by ±25% from one run
+//! to the next, and with 3 repeats a side two runs separate completely by
+//! chance in one cell in ten. So a flagged change must also stand out from
+//! two measured noises, as a z-score of its log ratio:
+//!
+//! - the **drift** of the machine, measured by the cells themselves: per
+//!   metric and thread count, the median of every cell's log ratio (the
+//!   common mode: the machine was faster or slower as a whole) and their
+//!   robust spread (1.4826 × the median absolute deviation), with at least
+//!   [`DRIFT_MIN_CELLS`] cells; the change is taken from the common mode;
+//! - the cell's own noise: each side's spread of log values over its
+//!   repeats (range / d₂, the range-to-σ factor for that many values), as
+//!   the standard error of a median (× 1.25 / √n), both sides combined.
+//!
+//! The change is flagged when it is more than [`DRIFT_Z`] of the two
+//! combined away. Both drift figures are printed. A change that moves
+//! every cell alike is reported as the common mode, not as regressions; a
+//! change to one subject among several (the usual A/B) stands out.
+//!
 //! **Verdicts per cell:** `Missing` when only one run has the cell,
 //! `Failed` when either side failed, else `Regression` if any metric got
 //! worse beyond its bound, else `Improvement` if any got better, else
@@ -39,6 +60,93 @@ use crate::stats;
 pub const DEFAULT_THRESHOLD: f64 = 0.10;
 /// Peak RSS differences below this are not flagged.
 pub const RSS_FLOOR_BYTES: f64 = 1024.0 * 1024.0;
+/// Cells of a metric needed to estimate the drift between runs.
+pub const DRIFT_MIN_CELLS: usize = 8;
+/// Combined noise spreads (drift and the cell's own) a flagged change
+/// must be away from the common mode.
+pub const DRIFT_Z: f64 = 3.0;
+
+/// How all cells of one metric and thread count moved between the two
+/// runs (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Drift {
+    pub metric: Metric,
+    pub threads: usize,
+    /// Cells compared.
+    pub cells: usize,
+    /// Median log ratio (new / base) over the cells.
+    pub common_log: f64,
+    /// 1.4826 × the median absolute deviation of the log ratios.
+    pub spread_log: f64,
+}
+
+impl Drift {
+    /// The drift of `metric` over `pairs` of matched cells' metrics at
+    /// `threads`; `None` with fewer than [`DRIFT_MIN_CELLS`] cells.
+    fn of(
+        metric: Metric,
+        threads: usize,
+        pairs: &[(usize, &CellMetrics, &CellMetrics)],
+    ) -> Option<Drift> {
+        let logs: Vec<f64> = pairs
+            .iter()
+            .filter(|(t, _, _)| *t == threads)
+            .filter_map(|(_, b, n)| {
+                let (b, n) = (
+                    stats::median(&metric.values(b))?,
+                    stats::median(&metric.values(n))?,
+                );
+                (b > 0.0 && n > 0.0).then(|| (n / b).ln())
+            })
+            .collect();
+        if logs.len() < DRIFT_MIN_CELLS {
+            return None;
+        }
+        let common_log = stats::median(&logs)?;
+        let deviations: Vec<f64> = logs.iter().map(|l| (l - common_log).abs()).collect();
+        Some(Drift {
+            metric,
+            threads,
+            cells: logs.len(),
+            common_log,
+            spread_log: 1.4826 * stats::median(&deviations)?,
+        })
+    }
+}
+
+/// The standard error of the median of `values` in log units, from their
+/// range (σ ≈ range / d₂(n)); 0 for fewer than two positive values.
+fn log_median_error(values: &[f64]) -> f64 {
+    // d₂(n): the expected range of n standard normal values.
+    const D2: [f64; 9] = [
+        1.128, 1.693, 2.059, 2.326, 2.534, 2.704, 2.847, 2.970, 3.078,
+    ];
+    let logs: Vec<f64> = values
+        .iter()
+        .filter(|v| **v > 0.0)
+        .map(|v| v.ln())
+        .collect();
+    let n = logs.len();
+    if n < 2 {
+        return 0.0;
+    }
+    let (lo, hi) = logs
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(*v), hi.max(*v))
+        });
+    let d2 = D2[(n - 2).min(D2.len() - 1)];
+    1.25 * (hi - lo) / d2 / (n as f64).sqrt()
+}
+
+/// The z-score of a log ratio against the drift and both sides' noise;
+/// `None` when there is no noise estimate at all.
+fn z_score(ratio: f64, base: &[f64], new: &[f64], drift: Option<&Drift>) -> Option<f64> {
+    let (common, spread) = drift.map_or((0.0, 0.0), |d| (d.common_log, d.spread_log));
+    let cell = log_median_error(base).hypot(log_median_error(new));
+    let noise = spread.hypot(cell);
+    (noise > 0.0).then(|| (ratio.ln() - common).abs() / noise)
+}
 
 /// Comparison options.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -217,6 +325,8 @@ pub struct Comparison {
     pub new_label: String,
     pub options: Options,
     pub cells: Vec<CellComparison>,
+    /// How each metric moved over all cells (metrics with enough cells).
+    pub drift: Vec<Drift>,
 }
 
 fn label(r: &RunResults) -> String {
@@ -238,6 +348,7 @@ fn compare_metric(
     new: &CellMetrics,
     opts: &Options,
     latency_floor_ns: f64,
+    drift: Option<&Drift>,
 ) -> Option<Change> {
     let (bv, nv) = (metric.values(base), metric.values(new));
     let (b, n) = (stats::median(&bv)?, stats::median(&nv)?);
@@ -254,7 +365,10 @@ fn compare_metric(
         Metric::AllocP50 | Metric::AllocP99 | Metric::FreeP99 => latency_floor_ns,
         Metric::PeakRss => RSS_FLOOR_BYTES,
     };
-    let beyond = beyond_noise && rel.abs() > opts.threshold && (n - b).abs() > floor;
+    let beyond = beyond_noise
+        && rel.abs() > opts.threshold
+        && (n - b).abs() > floor
+        && z_score(ratio, &bv, &nv, drift).is_none_or(|z| z > DRIFT_Z);
     let worse = if metric.higher_is_better() {
         rel < 0.0
     } else {
@@ -290,6 +404,21 @@ pub fn compare(base: &RunResults, new: &RunResults, opts: &Options) -> Compariso
         .resolution_ns
         .max(new.clock.resolution_ns)
         .max(0.0);
+    let matched: Vec<(usize, &CellMetrics, &CellMetrics)> = base
+        .cells
+        .iter()
+        .filter_map(|b| {
+            let n = new.cells.iter().find(|c| c.key() == b.key())?;
+            Some((b.threads, b.metrics()?, n.metrics()?))
+        })
+        .collect();
+    let mut threads: Vec<usize> = matched.iter().map(|m| m.0).collect();
+    threads.sort_unstable();
+    threads.dedup();
+    let drift: Vec<Drift> = Metric::ALL
+        .iter()
+        .flat_map(|m| threads.iter().filter_map(|t| Drift::of(*m, *t, &matched)))
+        .collect();
     let mut keys: Vec<String> = base.cells.iter().map(|c| c.key()).collect();
     for c in &new.cells {
         let k = c.key();
@@ -326,7 +455,12 @@ pub fn compare(base: &RunResults, new: &RunResults, opts: &Options) -> Compariso
                     (Some(bm), Some(nm)) => {
                         out.changes = Metric::ALL
                             .iter()
-                            .filter_map(|m| compare_metric(*m, bm, nm, opts, latency_floor))
+                            .filter_map(|m| {
+                                let d = drift
+                                    .iter()
+                                    .find(|d| d.metric == *m && d.threads == any.threads);
+                                compare_metric(*m, bm, nm, opts, latency_floor, d)
+                            })
                             .collect();
                         out.verdict =
                             if out.changes.iter().any(|c| c.verdict == Verdict::Regression) {
@@ -365,6 +499,7 @@ pub fn compare(base: &RunResults, new: &RunResults, opts: &Options) -> Compariso
         new_label: label(new),
         options: *opts,
         cells,
+        drift,
     }
 }
 
@@ -433,10 +568,36 @@ impl Comparison {
 
     fn rule_text(&self) -> String {
         format!(
-            "A change is flagged when the median ratio is off by more than {:.0}% and its 95% bootstrap interval (over the repeats of both runs) excludes 1; with a single repeat on a side there is no noise estimate and the threshold alone decides. Latency changes under the clock's resolution and peak-RSS changes under {} are never flagged.",
+            "A change is flagged when the median ratio is off by more than {:.0}%, its 95% bootstrap interval (over the repeats of both runs) excludes 1, and it lies more than {} noise spreads from the median change of all cells at its thread count (the drift between the runs, measured where at least {} cells have the metric, combined with the cell's own spread over its repeats); with a single repeat on a side there is no noise estimate and the threshold alone decides. Latency changes under the clock's resolution and peak-RSS changes under {} are never flagged.{}",
             self.options.threshold * 100.0,
-            format_bytes(RSS_FLOOR_BYTES)
+            DRIFT_Z,
+            DRIFT_MIN_CELLS,
+            format_bytes(RSS_FLOOR_BYTES),
+            self.drift_text()
         )
+    }
+
+    /// " Drift between the runs: throughput −3.1% (spread 4.2%, 198 cells); …"
+    fn drift_text(&self) -> String {
+        if self.drift.is_empty() {
+            return String::new();
+        }
+        let parts: Vec<String> = self
+            .drift
+            .iter()
+            .map(|d| {
+                format!(
+                    "{} at {} thread{} {} (spread {:.1}%, {} cells)",
+                    d.metric.name(),
+                    d.threads,
+                    if d.threads == 1 { "" } else { "s" },
+                    pct_change(d.common_log.exp() - 1.0),
+                    d.spread_log * 100.0,
+                    d.cells
+                )
+            })
+            .collect();
+        format!(" Drift between the runs: {}.", parts.join("; "))
     }
 
     /// A plain-text table for the terminal.
@@ -625,6 +786,46 @@ mod tests {
 
     fn cell<'a>(c: &'a Comparison, key: &str) -> &'a CellComparison {
         c.cells.iter().find(|x| x.key == key).unwrap()
+    }
+
+    /// The whole machine 5–15% slower in the new run (each cell by its own
+    /// amount), and one subject 40% slower on top: only that subject is
+    /// flagged, and the drift is reported.
+    #[test]
+    fn drift_of_the_whole_machine_is_not_a_regression() {
+        let base = fixture::run_results();
+        let mut new = base.clone();
+        let keys: Vec<String> = base
+            .cells
+            .iter()
+            .filter(|c| c.metrics().is_some())
+            .map(|c| c.key())
+            .collect();
+        for (i, key) in keys.iter().enumerate() {
+            let machine = 0.85 + 0.10 * (i % 7) as f64 / 6.0;
+            let own = if key.contains("/sharded/") { 0.6 } else { 1.0 };
+            scale_throughput(&mut new, key, machine * own);
+        }
+        let c = compare(&base, &new, &Options::default());
+        let d = c
+            .drift
+            .iter()
+            .find(|d| d.metric == Metric::Throughput)
+            .expect("enough cells");
+        assert!((0.85..0.95).contains(&d.common_log.exp()), "{d:?}");
+        for x in &c.cells {
+            let thr = x.changes.iter().find(|ch| ch.metric == Metric::Throughput);
+            let Some(thr) = thr else { continue };
+            let expected = if x.subject == "sharded" {
+                Verdict::Regression
+            } else {
+                Verdict::Unchanged
+            };
+            assert_eq!(thr.verdict, expected, "{} ratio {:.3}", x.key, thr.ratio);
+        }
+        assert!(c
+            .render_terminal()
+            .contains("Drift between the runs: throughput"));
     }
 
     #[test]
