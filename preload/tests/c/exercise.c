@@ -10,8 +10,10 @@
  * error cases (overflow, bad alignments) in one thread.
  *
  * Prints "ok" and exits 0 when everything held; otherwise names the first
- * failed check and exits 1. Argument: the minimum alignment every malloc
- * block must have (8, or 16 for allocators that promise C's 16).
+ * failed check and exits 1. Arguments: the minimum alignment every malloc
+ * block must have (8, or 16 for allocators that promise C's 16), and
+ * optionally how many times to fork (default 8; 0 for an allocator that
+ * does not promise a usable malloc in the child of a threaded fork).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -26,7 +28,7 @@
 
 #define THREADS 4
 #define ROUNDS 3000
-#define FORKS 8
+#define FORKS 8 /* the default */
 #define SLOTS 64
 
 static size_t min_align = 8;
@@ -243,13 +245,14 @@ static void error_cases(void) {
 
 int main(int argc, char **argv) {
     if (argc > 1) min_align = (size_t)atoi(argv[1]);
+    int forks = argc > 2 ? atoi(argv[2]) : FORKS;
     error_cases();
     pthread_t th[THREADS];
     for (int t = 0; t < THREADS; t++) pthread_mutex_init(&mail_lock[t], NULL);
     for (int t = 0; t < THREADS; t++)
         CHECK(pthread_create(&th[t], NULL, worker, (void *)(intptr_t)t) == 0, t, 0);
     /* Fork while the workers allocate. */
-    for (int i = 0; i < FORKS; i++) {
+    for (int i = 0; i < forks; i++) {
         usleep(2000);
         pid_t pid = fork();
         CHECK(pid >= 0, i, 0);

@@ -9,5 +9,5 @@ mod support;
 
 #[test]
 fn every_function_from_four_threads_and_forks() {
-    support::check_reference("poolbench_mimalloc", "ref-mimalloc");
+    support::check_reference("poolbench_mimalloc", "ref-mimalloc", support::Forks::Check);
 }
