@@ -5,6 +5,7 @@
 use std::alloc::{GlobalAlloc, Layout};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use super::null::NULL;
 use super::{Info, Subject};
@@ -49,13 +50,19 @@ unsafe impl GlobalAlloc for Counting {
 }
 
 /// `null`, except that every [`DOUBLE_EVERY`]-th allocation returns the
-/// previous allocation's block again while it is still live (a block that
-/// was freed meanwhile is never handed out: that would put it twice on
-/// `null`'s lists, which the whole process shares).
+/// previous allocation's block again while it is still live.
+///
+/// `null`'s lists are the whole process's (every test running beside this
+/// one uses them), so a broken block must never reach them twice: a block
+/// freed meanwhile is never handed out again, and of the two frees a
+/// doubled block gets (a pass without verification frees both holders),
+/// only the second goes to `null`.
 #[derive(Default)]
 pub struct Double {
     calls: AtomicU64,
     last: AtomicUsize,
+    /// Blocks handed out twice and not yet freed once.
+    doubled: Mutex<Vec<usize>>,
 }
 
 /// How often [`Double`] hands a block out twice.
@@ -74,6 +81,10 @@ unsafe impl GlobalAlloc for Double {
             // Handed out once more; the first free of it must not free it
             // a second time through `last`.
             self.last.store(0, Ordering::Relaxed);
+            self.doubled
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(last);
             return last as *mut u8;
         }
         // SAFETY: the caller's contract, passed on.
@@ -88,7 +99,17 @@ unsafe impl GlobalAlloc for Double {
         let _ = self
             .last
             .compare_exchange(ptr as usize, 0, Ordering::Relaxed, Ordering::Relaxed);
-        // SAFETY: the caller's contract, passed on.
+        {
+            let mut doubled = self.doubled.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(i) = doubled.iter().position(|&d| d == ptr as usize) {
+                // The first of a doubled block's two frees: its other holder
+                // still has it.
+                doubled.swap_remove(i);
+                return;
+            }
+        }
+        // SAFETY: the caller's contract, passed on; a doubled block gets
+        // here once.
         unsafe { NULL.dealloc(ptr, layout) }
     }
 }
