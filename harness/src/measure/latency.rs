@@ -12,8 +12,8 @@
 //!
 //! **Clock overhead.** A sample is `stop − start`, which includes one
 //! clock reading's cost; [`summarise`] subtracts the calibrated overhead
-//! from every percentile, and a percentile closer to it than the clock's
-//! resolution is marked `below_resolution` rather than quoted.
+//! from every percentile, and a percentile no more than the clock's
+//! resolution above it is marked `below_resolution` rather than quoted.
 //!
 //! Each worker owns one [`Recorder`]: a histogram per operation kind, in
 //! clock ticks (no float work on the recording path; ticks keep sub-ns
@@ -185,7 +185,9 @@ impl Scale {
         Percentile {
             percentile,
             ns: ns.max(0.0),
-            below_resolution: self.resolution_ns > 0.0 && ns < self.resolution_ns,
+            // One step above the overhead is within the overhead's own
+            // step (a relative margin absorbs calibration rounding).
+            below_resolution: self.resolution_ns > 0.0 && ns <= self.resolution_ns * (1.0 + 1e-6),
         }
     }
 }

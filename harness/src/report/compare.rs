@@ -18,8 +18,11 @@
 //! of medians (resampling each side's repeats, fixed seed) excludes 1
 //! (`crate::stats::differs`). With one repeat per side there is no noise
 //! estimate and the threshold alone decides; the output says so. Latency
-//! changes smaller than the clock's resolution, and peak-RSS changes under
-//! [`RSS_FLOOR_BYTES`], are never flagged.
+//! changes of [`LATENCY_FLOOR_TICKS`] clock resolutions or less, and
+//! peak-RSS changes under [`RSS_FLOOR_BYTES`], are never flagged. A repeat
+//! whose percentile is below the resolution counts as the resolution (the
+//! most it can be), not as missing: dropping it would leave the cell one
+//! repeat, and no noise estimate, on that side.
 //!
 //! **Drift between runs.** Repeats inside one run are interleaved within
 //! minutes, so the bootstrap over them misses what changes between two
@@ -58,6 +61,11 @@ use crate::stats;
 
 /// Default relative change flagged: 10%.
 pub const DEFAULT_THRESHOLD: f64 = 0.10;
+/// Latency differences of at most this many clock resolutions are not
+/// flagged: each side's figure carries a resolution step of quantization
+/// and one of its calibrated overhead (which itself moves by a step from
+/// one cell to the next), so two steps are the clock, not the allocator.
+pub const LATENCY_FLOOR_TICKS: f64 = 2.0;
 /// Peak RSS differences below this are not flagged.
 pub const RSS_FLOOR_BYTES: f64 = 1024.0 * 1024.0;
 /// Cells of a metric needed to estimate the drift between runs.
@@ -238,8 +246,7 @@ impl Metric {
         matches!(self, Metric::Throughput)
     }
 
-    /// The metric in one repeat; `None` where it was not measured or is
-    /// below the clock's resolution (not a number to compare).
+    /// The metric in one repeat; `None` where it was not measured.
     fn of_run(self, r: &RunMetrics) -> Option<f64> {
         let free = if r.latency.contains_key("free_local") {
             "free_local"
@@ -276,7 +283,12 @@ fn percentile(r: &RunMetrics, kind: &str, p: f64) -> Option<f64> {
         .percentiles
         .iter()
         .find(|q| (q.percentile - p).abs() < 1e-9)?;
-    (!q.below_resolution).then_some(q.ns)
+    // Below the resolution: at most the resolution.
+    Some(if q.below_resolution {
+        q.ns.max(r.clock.resolution_ns)
+    } else {
+        q.ns
+    })
 }
 
 /// One metric of one cell in both runs.
@@ -367,7 +379,9 @@ fn compare_metric(
     };
     let beyond = beyond_noise
         && rel.abs() > opts.threshold
-        && (n - b).abs() > floor
+        // A relative margin: two steps of the same clock come out a few
+        // parts in 10⁹ apart after calibration.
+        && (n - b).abs() > floor * (1.0 + 1e-6)
         && z_score(ratio, &bv, &nv, drift).is_none_or(|z| z > DRIFT_Z);
     let worse = if metric.higher_is_better() {
         rel < 0.0
@@ -399,11 +413,12 @@ fn failure_note(c: &Cell) -> Option<String> {
 
 /// Compares every cell of `new` with the same cell of `base`.
 pub fn compare(base: &RunResults, new: &RunResults, opts: &Options) -> Comparison {
-    let latency_floor = base
-        .clock
-        .resolution_ns
-        .max(new.clock.resolution_ns)
-        .max(0.0);
+    let latency_floor = LATENCY_FLOOR_TICKS
+        * base
+            .clock
+            .resolution_ns
+            .max(new.clock.resolution_ns)
+            .max(0.0);
     let matched: Vec<(usize, &CellMetrics, &CellMetrics)> = base
         .cells
         .iter()
@@ -568,10 +583,11 @@ impl Comparison {
 
     fn rule_text(&self) -> String {
         format!(
-            "A change is flagged when the median ratio is off by more than {:.0}%, its 95% bootstrap interval (over the repeats of both runs) excludes 1, and it lies more than {} noise spreads from the median change of all cells at its thread count (the drift between the runs, measured where at least {} cells have the metric, combined with the cell's own spread over its repeats); with a single repeat on a side there is no noise estimate and the threshold alone decides. Latency changes under the clock's resolution and peak-RSS changes under {} are never flagged.{}",
+            "A change is flagged when the median ratio is off by more than {:.0}%, its 95% bootstrap interval (over the repeats of both runs) excludes 1, and it lies more than {} noise spreads from the median change of all cells at its thread count (the drift between the runs, measured where at least {} cells have the metric, combined with the cell's own spread over its repeats); with a single repeat on a side there is no noise estimate and the threshold alone decides. Latency changes of at most {} clock resolutions (a percentile below the resolution counts as the resolution) and peak-RSS changes under {} are never flagged.{}",
             self.options.threshold * 100.0,
             DRIFT_Z,
             DRIFT_MIN_CELLS,
+            LATENCY_FLOOR_TICKS,
             format_bytes(RSS_FLOOR_BYTES),
             self.drift_text()
         )
@@ -901,6 +917,41 @@ mod tests {
         assert_eq!(v(Metric::AllocP99), Verdict::Improvement);
         assert_eq!(v(Metric::Throughput), Verdict::Unchanged);
         assert_eq!(cc.verdict, Verdict::Regression);
+    }
+
+    /// A percentile below the resolution in the base counts as the
+    /// resolution; moving up by two steps of the clock is the clock, by
+    /// four is a change.
+    #[test]
+    fn a_step_or_two_of_the_clock_is_not_a_latency_change() {
+        let key = "larson-small/jemalloc/t1";
+        let res = fixture::CLOCK_RESOLUTION_NS;
+        let set_p99 = |r: &mut RunResults, ns: f64| {
+            for run in metrics_mut(r, key).runs.iter_mut() {
+                for p in run.latency.get_mut("alloc").unwrap().percentiles.iter_mut() {
+                    if p.percentile == 99.0 {
+                        p.ns = ns;
+                        p.below_resolution = ns <= res;
+                    }
+                }
+            }
+        };
+        let mut base = fixture::run_results();
+        set_p99(&mut base, res / 2.0);
+        let verdict = |new: &RunResults| {
+            let cmp = compare(&base, new, &Options::default());
+            let cc = cell(&cmp, key);
+            cc.changes
+                .iter()
+                .find(|x| x.metric == Metric::AllocP99)
+                .unwrap()
+                .verdict
+        };
+        let mut new = base.clone();
+        set_p99(&mut new, 3.0 * res);
+        assert_eq!(verdict(&new), Verdict::Unchanged);
+        set_p99(&mut new, 5.0 * res);
+        assert_eq!(verdict(&new), Verdict::Regression);
     }
 
     #[test]

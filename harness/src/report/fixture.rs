@@ -77,7 +77,7 @@ fn point(percentile: f64, ns: f64) -> Percentile {
     Percentile {
         percentile,
         ns,
-        below_resolution: ns < CLOCK_RESOLUTION_NS,
+        below_resolution: ns <= CLOCK_RESOLUTION_NS,
     }
 }
 
