@@ -101,8 +101,8 @@ impl Drift {
             .filter(|(t, _, _)| *t == threads)
             .filter_map(|(_, b, n)| {
                 let (b, n) = (
-                    stats::median(&metric.values(b))?,
-                    stats::median(&metric.values(n))?,
+                    stats::median(&metric.measured_values(b))?,
+                    stats::median(&metric.measured_values(n))?,
                 );
                 (b > 0.0 && n > 0.0).then(|| (n / b).ln())
             })
@@ -247,7 +247,7 @@ impl Metric {
     }
 
     /// The metric in one repeat; `None` where it was not measured.
-    fn of_run(self, r: &RunMetrics) -> Option<f64> {
+    fn of_run(self, r: &RunMetrics, below: Below) -> Option<f64> {
         let free = if r.latency.contains_key("free_local") {
             "free_local"
         } else {
@@ -255,9 +255,9 @@ impl Metric {
         };
         let v = match self {
             Metric::Throughput => r.ops_per_sec,
-            Metric::AllocP50 => percentile(r, "alloc", 50.0)?,
-            Metric::AllocP99 => percentile(r, "alloc", 99.0)?,
-            Metric::FreeP99 => percentile(r, free, 99.0)?,
+            Metric::AllocP50 => percentile(r, "alloc", 50.0, below)?,
+            Metric::AllocP99 => percentile(r, "alloc", 99.0, below)?,
+            Metric::FreeP99 => percentile(r, free, 99.0, below)?,
             Metric::PeakRss => r.memory.peak_rss_bytes as f64,
         };
         (v.is_finite() && v > 0.0).then_some(v)
@@ -265,7 +265,21 @@ impl Metric {
 
     /// Every repeat's value (repeats without one are left out).
     fn values(self, m: &CellMetrics) -> Vec<f64> {
-        m.runs.iter().filter_map(|r| self.of_run(r)).collect()
+        m.runs
+            .iter()
+            .filter_map(|r| self.of_run(r, Below::AsResolution))
+            .collect()
+    }
+
+    /// Every repeat's value that is a measurement, not a bound: the drift
+    /// is estimated from these, or the many cells whose percentiles sit
+    /// below the resolution in both runs would read as "no change" and
+    /// shrink its spread to nothing.
+    fn measured_values(self, m: &CellMetrics) -> Vec<f64> {
+        m.runs
+            .iter()
+            .filter_map(|r| self.of_run(r, Below::Drop))
+            .collect()
     }
 
     fn format(self, v: f64) -> String {
@@ -277,18 +291,26 @@ impl Metric {
     }
 }
 
-fn percentile(r: &RunMetrics, kind: &str, p: f64) -> Option<f64> {
+/// What a percentile below the clock's resolution counts as.
+#[derive(Clone, Copy)]
+enum Below {
+    /// The resolution: the most it can be.
+    AsResolution,
+    /// Nothing: it is not a measurement.
+    Drop,
+}
+
+fn percentile(r: &RunMetrics, kind: &str, p: f64, below: Below) -> Option<f64> {
     let l = r.latency.get(kind)?;
     let q = l
         .percentiles
         .iter()
         .find(|q| (q.percentile - p).abs() < 1e-9)?;
-    // Below the resolution: at most the resolution.
-    Some(if q.below_resolution {
-        q.ns.max(r.clock.resolution_ns)
-    } else {
-        q.ns
-    })
+    match (q.below_resolution, below) {
+        (false, _) => Some(q.ns),
+        (true, Below::AsResolution) => Some(q.ns.max(r.clock.resolution_ns)),
+        (true, Below::Drop) => None,
+    }
 }
 
 /// One metric of one cell in both runs.
@@ -354,12 +376,25 @@ fn label(r: &RunResults) -> String {
     )
 }
 
+/// Whether a difference clears the metric's floor. Latency counts whole
+/// steps of the clock (`floor` is one step): the same step comes out of two
+/// cells' calibrations a few parts in 10⁵ apart, so two steps must not
+/// read as a hair more than two.
+fn beyond_floor(metric: Metric, diff: f64, floor: f64) -> bool {
+    match metric {
+        Metric::AllocP50 | Metric::AllocP99 | Metric::FreeP99 if floor > 0.0 => {
+            (diff / floor).round() > LATENCY_FLOOR_TICKS
+        }
+        _ => diff > floor,
+    }
+}
+
 fn compare_metric(
     metric: Metric,
     base: &CellMetrics,
     new: &CellMetrics,
     opts: &Options,
-    latency_floor_ns: f64,
+    latency_step_ns: f64,
     drift: Option<&Drift>,
 ) -> Option<Change> {
     let (bv, nv) = (metric.values(base), metric.values(new));
@@ -374,14 +409,12 @@ fn compare_metric(
     let beyond_noise = interval.is_none_or(|(lo, hi)| lo > 1.0 || hi < 1.0);
     let floor = match metric {
         Metric::Throughput => 0.0,
-        Metric::AllocP50 | Metric::AllocP99 | Metric::FreeP99 => latency_floor_ns,
+        Metric::AllocP50 | Metric::AllocP99 | Metric::FreeP99 => latency_step_ns,
         Metric::PeakRss => RSS_FLOOR_BYTES,
     };
     let beyond = beyond_noise
         && rel.abs() > opts.threshold
-        // A relative margin: two steps of the same clock come out a few
-        // parts in 10⁹ apart after calibration.
-        && (n - b).abs() > floor * (1.0 + 1e-6)
+        && beyond_floor(metric, (n - b).abs(), floor)
         && z_score(ratio, &bv, &nv, drift).is_none_or(|z| z > DRIFT_Z);
     let worse = if metric.higher_is_better() {
         rel < 0.0
@@ -413,12 +446,11 @@ fn failure_note(c: &Cell) -> Option<String> {
 
 /// Compares every cell of `new` with the same cell of `base`.
 pub fn compare(base: &RunResults, new: &RunResults, opts: &Options) -> Comparison {
-    let latency_floor = LATENCY_FLOOR_TICKS
-        * base
-            .clock
-            .resolution_ns
-            .max(new.clock.resolution_ns)
-            .max(0.0);
+    let latency_step = base
+        .clock
+        .resolution_ns
+        .max(new.clock.resolution_ns)
+        .max(0.0);
     let matched: Vec<(usize, &CellMetrics, &CellMetrics)> = base
         .cells
         .iter()
@@ -474,7 +506,7 @@ pub fn compare(base: &RunResults, new: &RunResults, opts: &Options) -> Compariso
                                 let d = drift
                                     .iter()
                                     .find(|d| d.metric == *m && d.threads == any.threads);
-                                compare_metric(*m, bm, nm, opts, latency_floor, d)
+                                compare_metric(*m, bm, nm, opts, latency_step, d)
                             })
                             .collect();
                         out.verdict =
