@@ -449,7 +449,8 @@ fn app_of(arg: &str, quick: bool) -> Result<Option<(&'static str, u64)>, BadInpu
 
 /// `all` (with any subject also named) or a list of known subject names,
 /// order kept, duplicates dropped. Besides the listed subjects: `malloc`,
-/// `pymalloc`, and `so:PATH` or `preload:NAME` (whose library must exist).
+/// `pymalloc`, `spin` (the calibration subject), and `so:PATH` or
+/// `preload:NAME` (whose library must exist).
 pub fn resolve_subjects(names: &[String]) -> Result<Vec<String>, BadInput> {
     let known = crate::subjects::NAMES;
     let all = names.is_empty() || names.iter().any(|n| n.trim() == "all");
@@ -463,10 +464,13 @@ pub fn resolve_subjects(names: &[String]) -> Result<Vec<String>, BadInput> {
         if n == "all" {
             continue;
         }
-        let other = n == "malloc" || n == preload::PYMALLOC;
+        // `spin` is named, never part of `all`.
+        let calibration = crate::subjects::info(n)
+            .is_some_and(|i| i.family == crate::subjects::Family::Calibration);
+        let other = n == "malloc" || n == preload::PYMALLOC || calibration;
         if preload::library_of(n)?.is_none() && !known.contains(&n) && !other {
             return Err(BadInput::new(format!(
-                "unknown subject `{n}` (accepted: {}, malloc, {}, so:PATH, preload:NAME, or all)",
+                "unknown subject `{n}` (accepted: {}, malloc, {}, spin, so:PATH, preload:NAME, or all)",
                 known.join(", "),
                 preload::PYMALLOC
             )));
@@ -739,6 +743,11 @@ mod tests {
         assert_eq!(all, crate::subjects::NAMES);
         let some = resolve_subjects(&["null".into(), "system".into(), "null".into()]).unwrap();
         assert_eq!(some, ["null", "system"]);
+        // The calibration subject is named, never part of `all`; test
+        // subjects are never accepted.
+        let spin = resolve_subjects(&["all".into(), "spin".into()]).unwrap();
+        assert_eq!(spin.last().map(String::as_str), Some("spin"));
+        assert!(resolve_subjects(&["test-double".into()]).is_err());
     }
 
     #[test]
