@@ -18,32 +18,17 @@
 //! of medians (resampling each side's repeats, fixed seed) excludes 1
 //! (`crate::stats::differs`). With one repeat per side there is no noise
 //! estimate and the threshold alone decides; the output says so. Latency
-//! changes of [`LATENCY_FLOOR_TICKS`] clock resolutions or less, and
+//! percentiles with fewer than [`MIN_TAIL_SAMPLES`] samples at or beyond
+//! them are not compared; latency changes of [`LATENCY_FLOOR_TICKS`]
+//! clock resolutions or less, and
 //! peak-RSS changes under [`RSS_FLOOR_BYTES`], are never flagged. A repeat
 //! whose percentile is below the resolution counts as the resolution (the
 //! most it can be), not as missing: dropping it would leave the cell one
 //! repeat, and no noise estimate, on that side.
 //!
-//! **Drift between runs.** Repeats inside one run are interleaved within
-//! minutes, so the bootstrap over them misses what changes between two
-//! runs: on a shared machine a whole process varies by ±25% from one run
-//! to the next, and with 3 repeats a side two runs separate completely by
-//! chance in one cell in ten. So a flagged change must also stand out from
-//! two measured noises, as a z-score of its log ratio:
-//!
-//! - the **drift** of the machine, measured by the cells themselves: per
-//!   metric and thread count, the median of every cell's log ratio (the
-//!   common mode: the machine was faster or slower as a whole) and their
-//!   robust spread (1.4826 × the median absolute deviation), with at least
-//!   [`DRIFT_MIN_CELLS`] cells; the change is taken from the common mode;
-//! - the cell's own noise: each side's spread of log values over its
-//!   repeats (range / d₂, the range-to-σ factor for that many values), as
-//!   the standard error of a median (× 1.25 / √n), both sides combined.
-//!
-//! The change is flagged when it is more than [`DRIFT_Z`] of the two
-//! combined away. Both drift figures are printed. A change that moves
-//! every cell alike is reported as the common mode, not as regressions; a
-//! change to one subject among several (the usual A/B) stands out.
+//! **Drift between runs.** A flagged change must also stand out from the
+//! drift of the machine between the two runs and from the cell's own
+//! spread: see `drift.rs`.
 //!
 //! **Verdicts per cell:** `Missing` when only one run has the cell,
 //! `Failed` when either side failed, else `Regression` if any metric got
@@ -59,6 +44,10 @@ use crate::report::{format_bytes, format_ns, format_ops, pct_change, subject_col
 use crate::results::{Cell, CellMetrics, RunMetrics, RunResults};
 use crate::stats;
 
+mod drift;
+use drift::z_score;
+pub use drift::{Drift, DRIFT_MIN_CELLS, DRIFT_Z};
+
 /// Default relative change flagged: 10%.
 pub const DEFAULT_THRESHOLD: f64 = 0.10;
 /// Latency differences of at most this many clock resolutions are not
@@ -66,96 +55,11 @@ pub const DEFAULT_THRESHOLD: f64 = 0.10;
 /// and one of its calibrated overhead (which itself moves by a step from
 /// one cell to the next), so two steps are the clock, not the allocator.
 pub const LATENCY_FLOOR_TICKS: f64 = 2.0;
+/// Samples a latency percentile must have at or beyond it to be compared
+/// (so a p99 needs 5,000 timed operations of its kind).
+pub const MIN_TAIL_SAMPLES: f64 = 50.0;
 /// Peak RSS differences below this are not flagged.
 pub const RSS_FLOOR_BYTES: f64 = 1024.0 * 1024.0;
-/// Cells of a metric needed to estimate the drift between runs.
-pub const DRIFT_MIN_CELLS: usize = 8;
-/// Combined noise spreads (drift and the cell's own) a flagged change
-/// must be away from the common mode.
-pub const DRIFT_Z: f64 = 3.0;
-
-/// How all cells of one metric and thread count moved between the two
-/// runs (see the module docs).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub struct Drift {
-    pub metric: Metric,
-    pub threads: usize,
-    /// Cells compared.
-    pub cells: usize,
-    /// Median log ratio (new / base) over the cells.
-    pub common_log: f64,
-    /// 1.4826 × the median absolute deviation of the log ratios.
-    pub spread_log: f64,
-}
-
-impl Drift {
-    /// The drift of `metric` over `pairs` of matched cells' metrics at
-    /// `threads`; `None` with fewer than [`DRIFT_MIN_CELLS`] cells.
-    fn of(
-        metric: Metric,
-        threads: usize,
-        pairs: &[(usize, &CellMetrics, &CellMetrics)],
-    ) -> Option<Drift> {
-        let logs: Vec<f64> = pairs
-            .iter()
-            .filter(|(t, _, _)| *t == threads)
-            .filter_map(|(_, b, n)| {
-                let (b, n) = (
-                    stats::median(&metric.measured_values(b))?,
-                    stats::median(&metric.measured_values(n))?,
-                );
-                (b > 0.0 && n > 0.0).then(|| (n / b).ln())
-            })
-            .collect();
-        if logs.len() < DRIFT_MIN_CELLS {
-            return None;
-        }
-        let common_log = stats::median(&logs)?;
-        let deviations: Vec<f64> = logs.iter().map(|l| (l - common_log).abs()).collect();
-        Some(Drift {
-            metric,
-            threads,
-            cells: logs.len(),
-            common_log,
-            spread_log: 1.4826 * stats::median(&deviations)?,
-        })
-    }
-}
-
-/// The standard error of the median of `values` in log units, from their
-/// range (σ ≈ range / d₂(n)); 0 for fewer than two positive values.
-fn log_median_error(values: &[f64]) -> f64 {
-    // d₂(n): the expected range of n standard normal values.
-    const D2: [f64; 9] = [
-        1.128, 1.693, 2.059, 2.326, 2.534, 2.704, 2.847, 2.970, 3.078,
-    ];
-    let logs: Vec<f64> = values
-        .iter()
-        .filter(|v| **v > 0.0)
-        .map(|v| v.ln())
-        .collect();
-    let n = logs.len();
-    if n < 2 {
-        return 0.0;
-    }
-    let (lo, hi) = logs
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-            (lo.min(*v), hi.max(*v))
-        });
-    let d2 = D2[(n - 2).min(D2.len() - 1)];
-    1.25 * (hi - lo) / d2 / (n as f64).sqrt()
-}
-
-/// The z-score of a log ratio against the drift and both sides' noise;
-/// `None` when there is no noise estimate at all.
-fn z_score(ratio: f64, base: &[f64], new: &[f64], drift: Option<&Drift>) -> Option<f64> {
-    let (common, spread) = drift.map_or((0.0, 0.0), |d| (d.common_log, d.spread_log));
-    let cell = log_median_error(base).hypot(log_median_error(new));
-    let noise = spread.hypot(cell);
-    (noise > 0.0).then(|| (ratio.ln() - common).abs() / noise)
-}
-
 /// Comparison options.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Options {
@@ -302,6 +206,11 @@ enum Below {
 
 fn percentile(r: &RunMetrics, kind: &str, p: f64, below: Below) -> Option<f64> {
     let l = r.latency.get(kind)?;
+    // A percentile resting on a handful of samples is not a figure to
+    // compare (the p99 of 600 samples is the sixth largest).
+    if (l.count as f64) * (1.0 - p / 100.0) < MIN_TAIL_SAMPLES {
+        return None;
+    }
     let q = l
         .percentiles
         .iter()
@@ -615,10 +524,11 @@ impl Comparison {
 
     fn rule_text(&self) -> String {
         format!(
-            "A change is flagged when the median ratio is off by more than {:.0}%, its 95% bootstrap interval (over the repeats of both runs) excludes 1, and it lies more than {} noise spreads from the median change of all cells at its thread count (the drift between the runs, measured where at least {} cells have the metric, combined with the cell's own spread over its repeats); with a single repeat on a side there is no noise estimate and the threshold alone decides. Latency changes of at most {} clock resolutions (a percentile below the resolution counts as the resolution) and peak-RSS changes under {} are never flagged.{}",
+            "A change is flagged when the median ratio is off by more than {:.0}%, its 95% bootstrap interval (over the repeats of both runs) excludes 1, and it lies more than {} noise spreads from the median change of all cells at its thread count (the drift between the runs, measured where at least {} cells have the metric, combined with the cell's own spread over its repeats); with a single repeat on a side there is no noise estimate and the threshold alone decides. A latency percentile is compared only where at least {} samples lie at or beyond it; latency changes of at most {} clock resolutions (a percentile below the resolution counts as the resolution) and peak-RSS changes under {} are never flagged.{}",
             self.options.threshold * 100.0,
             DRIFT_Z,
             DRIFT_MIN_CELLS,
+            MIN_TAIL_SAMPLES,
             LATENCY_FLOOR_TICKS,
             format_bytes(RSS_FLOOR_BYTES),
             self.drift_text()
@@ -984,6 +894,29 @@ mod tests {
         assert_eq!(verdict(&new), Verdict::Unchanged);
         set_p99(&mut new, 5.0 * res);
         assert_eq!(verdict(&new), Verdict::Regression);
+    }
+
+    /// A p99 resting on fewer than `MIN_TAIL_SAMPLES` samples is not
+    /// compared, however far it moved.
+    #[test]
+    fn a_tail_on_a_handful_of_samples_is_not_compared() {
+        let key = "larson-small/jemalloc/t1";
+        let mut base = fixture::run_results();
+        for run in metrics_mut(&mut base, key).runs.iter_mut() {
+            run.latency.get_mut("alloc").unwrap().count = 600;
+        }
+        let mut new = base.clone();
+        for run in metrics_mut(&mut new, key).runs.iter_mut() {
+            for p in run.latency.get_mut("alloc").unwrap().percentiles.iter_mut() {
+                p.ns *= 10.0;
+            }
+        }
+        let cmp = compare(&base, &new, &Options::default());
+        let cc = cell(&cmp, key);
+        assert!(!cc.changes.iter().any(|x| x.metric == Metric::AllocP99));
+        // The median rests on 300 samples: compared, and worse.
+        let p50 = cc.changes.iter().find(|x| x.metric == Metric::AllocP50);
+        assert_eq!(p50.map(|c| c.verdict), Some(Verdict::Regression));
     }
 
     #[test]
