@@ -102,7 +102,7 @@ pub struct ChildOptions {
 /// The child command of one cell: `cell` for a synthetic workload (the
 /// harness drives the subject), `app-cell` for an application (the subject
 /// is the child's global allocator), `time-program` around the command
-/// for a program (`cli::exec`).
+/// for a program (`cli::program`).
 /// Every child starts without the variables a subject controls
 /// (`subjects::preload::CONTROLLED`: `LD_PRELOAD`, `POOLBENCH_GLOBAL`, ...),
 /// whatever the parent's environment says, and gets only its own
@@ -152,8 +152,8 @@ pub fn command(exe: &Path, spec: &CellSpec, opts: ChildOptions) -> Command {
     cmd
 }
 
-/// One child process for one cell (a program cell's is measured by
-/// `cli::exec::run_program`).
+/// One child process for one synthetic or application cell (a program
+/// cell is `cli::program::run_program`'s; `cli::run` picks).
 pub fn run_once(
     exe: &Path,
     spec: &CellSpec,
@@ -161,9 +161,7 @@ pub fn run_once(
     timeout: Duration,
     cancel: &AtomicBool,
 ) -> Result<RunMetrics, Failure> {
-    if let Work::Program(p) = &spec.work {
-        return crate::cli::exec::run_program(p, command(exe, spec, opts), timeout, cancel);
-    }
+    debug_assert!(!matches!(spec.work, Work::Program(_)));
     let mut child = command(exe, spec, opts)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

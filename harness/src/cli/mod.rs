@@ -12,6 +12,7 @@
 pub mod cell;
 pub mod exec;
 pub mod out;
+pub mod program;
 pub mod repeats;
 pub mod run;
 pub mod selfcheck;
@@ -329,7 +330,9 @@ fn dispatch(command: Command) -> u8 {
         Command::Compare(args) => compare(&args),
         Command::Cell(args) => return crate::cli::cell::child_main(&args),
         Command::AppCell(args) => return crate::cli::cell::app_child_main(&args),
-        Command::TimeProgram(args) => return crate::cli::exec::time_main(&args.env, &args.command),
+        Command::TimeProgram(args) => {
+            return crate::cli::program::time_main(&args.env, &args.command)
+        }
         Command::MallocLibrary => {
             println!(
                 "{}",

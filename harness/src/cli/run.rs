@@ -335,8 +335,7 @@ pub fn execute(
             if bars {
                 spinner.enable_steady_tick(Duration::from_millis(120));
             }
-            let result =
-                crate::cli::cell::run_once(&opts.exe, spec, opts.child, opts.timeout, &INTERRUPTED);
+            let result = run_cell(opts, spec);
             spinner.finish_and_clear();
             multi.remove(&spinner);
             if INTERRUPTED.load(Ordering::Relaxed) {
@@ -468,6 +467,18 @@ pub fn list_text() -> String {
         );
     }
     out
+}
+
+/// One child process for one cell: a program cell's helper, or a cell of
+/// this binary.
+fn run_cell(opts: &RunOptions, spec: &CellSpec) -> Result<RunMetrics, Failure> {
+    match &spec.work {
+        Work::Program(p) => {
+            let command = crate::cli::cell::command(&opts.exe, spec, opts.child);
+            crate::cli::program::run_program(p, command, opts.timeout, &INTERRUPTED)
+        }
+        _ => crate::cli::cell::run_once(&opts.exe, spec, opts.child, opts.timeout, &INTERRUPTED),
+    }
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@
 
 use serde::Serialize;
 
-use super::Metric;
+use super::metric::Metric;
 use crate::results::CellMetrics;
 use crate::stats;
 
