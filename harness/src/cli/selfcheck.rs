@@ -35,6 +35,7 @@ use crate::measure::clock::Clock;
 use crate::results::{RunMetrics, RunResults, SelfCheck};
 use crate::spec::workload::{Checked, Workload};
 use crate::stats;
+use crate::subjects::spin::{DEFAULT_SPIN_NS, SPIN_ENV};
 
 /// The file the figures are kept in, under the output directory.
 const FILE: &str = "selfcheck.json";
@@ -88,11 +89,7 @@ fn measure(
                 subject: subject.to_string(),
                 work: Work::Synthetic(Box::new(w.clone())),
                 sweep: Default::default(),
-                subject_env: if *subject == "spin" {
-                    BTreeMap::from([crate::subjects::spin::child_env()])
-                } else {
-                    BTreeMap::new()
-                },
+                subject_env: Default::default(),
             };
             let m: RunMetrics =
                 run_once(&exe, &spec, ChildOptions::default(), CELL_TIMEOUT, &cancel)
@@ -106,7 +103,10 @@ fn measure(
 /// Measures every figure (see the module docs).
 pub fn measure_all(repeat: u32, progress: &dyn Fn(&str)) -> Result<SelfCheck> {
     let clock = Clock::calibrate();
-    let spin_ns = crate::subjects::spin::ns_from_env();
+    let spin_ns = std::env::var(SPIN_ENV)
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(DEFAULT_SPIN_NS);
     let pair = pair_workload()?;
     let mut cells: Vec<(&str, Checked)> = vec![
         ("null", pair.clone()),

@@ -411,16 +411,7 @@ pub fn subjects_for(
     let mut out = Vec::new();
     for name in names {
         match preload::resolve(&name, target, geometry)? {
-            Resolution::Env(mut env) => {
-                // Every cell spins the loop count calibrated here, once.
-                if crate::subjects::info(&name)
-                    .is_some_and(|i| i.family == crate::subjects::Family::Calibration)
-                {
-                    let (k, v) = crate::subjects::spin::child_env();
-                    env.insert(k, v);
-                }
-                out.push((name, env))
-            }
+            Resolution::Env(env) => out.push((name, env)),
             Resolution::NotHere(why) => {
                 refused.entry(name).or_insert(why);
             }
