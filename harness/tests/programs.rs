@@ -42,6 +42,18 @@ fn poolbench(args: &[&str], env: &[(&str, &str)]) -> Output {
     c.output().unwrap()
 }
 
+/// `poolbench ARGS --json --no-progress --out DIR` (the flags go before a
+/// `--`, if any), `DIR` a fresh output directory named after the test.
+fn poolbench_json(test: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let out = out_dir(test);
+    let out = out.to_str().unwrap();
+    let at = args.iter().position(|a| *a == "--").unwrap_or(args.len());
+    let mut all = args[..at].to_vec();
+    all.extend(["--json", "--no-progress", "--out", out]);
+    all.extend(&args[at..]);
+    poolbench(&all, env)
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -172,8 +184,8 @@ int main(int argc, char **argv) {
 fn so_path_and_preload_names_drive_the_library_on_a_synthetic_cell() {
     let lib = preload_library();
     let so = format!("so:{}", lib.display());
-    let out = out_dir("so-synthetic");
-    let o = poolbench(
+    let o = poolbench_json(
+        "so-synthetic",
         &[
             "run",
             "-s",
@@ -190,10 +202,6 @@ fn so_path_and_preload_names_drive_the_library_on_a_synthetic_cell() {
             "1",
             "-t",
             "1",
-            "--json",
-            "--no-progress",
-            "--out",
-            out.to_str().unwrap(),
         ],
         &[],
     );
@@ -348,8 +356,8 @@ fn exec_metric_and_threads_env_reach_the_results() {
     assert_eq!(p.metric_name.as_deref(), Some("threads seen"));
 
     // A figure that is not there fails the cell, not the run.
-    let out = out_dir("exec-metric-missing");
-    let o = poolbench(
+    let o = poolbench_json(
+        "exec-metric-missing",
         &[
             "exec",
             "-s",
@@ -358,10 +366,6 @@ fn exec_metric_and_threads_env_reach_the_results() {
             "1",
             "--metric",
             r"^rate: ([0-9]+)",
-            "--json",
-            "--no-progress",
-            "--out",
-            out.to_str().unwrap(),
             "--",
             prog.to_str().unwrap(),
             "1000",
@@ -407,8 +411,8 @@ fn a_program_killed_by_a_signal_or_the_timeout_is_a_failed_cell() {
         }
         other => panic!("{other:?}"),
     }
-    let out = out_dir("exec-timeout");
-    let o = poolbench(
+    let o = poolbench_json(
+        "exec-timeout",
         &[
             "exec",
             "-s",
@@ -417,10 +421,6 @@ fn a_program_killed_by_a_signal_or_the_timeout_is_a_failed_cell() {
             "1",
             "--timeout",
             "0.3",
-            "--json",
-            "--no-progress",
-            "--out",
-            out.to_str().unwrap(),
             "--",
             "sh",
             "-c",
@@ -630,8 +630,8 @@ fn python_workloads_run_under_pymalloc_and_sharded() {
         return;
     };
     preload_library();
-    let out = out_dir("python");
-    let o = poolbench(
+    let o = poolbench_json(
+        "python",
         &[
             "run",
             "-s",
@@ -646,10 +646,6 @@ fn python_workloads_run_under_pymalloc_and_sharded() {
             "2",
             "--repeat",
             "1",
-            "--json",
-            "--no-progress",
-            "--out",
-            out.to_str().unwrap(),
         ],
         &[("PYTHONMALLOC", "debug")],
     );
@@ -677,17 +673,9 @@ fn python_workloads_run_under_pymalloc_and_sharded() {
 
 #[test]
 fn python_workloads_are_skipped_with_a_note_without_python3() {
-    let out = out_dir("no-python");
-    let o = poolbench(
-        &[
-            "run",
-            "-w",
-            "py-churn",
-            "--json",
-            "--no-progress",
-            "--out",
-            out.to_str().unwrap(),
-        ],
+    let o = poolbench_json(
+        "no-python",
+        &["run", "-w", "py-churn"],
         &[("PATH", "/nonexistent")],
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -715,8 +703,8 @@ fn a_python_launcher_is_resolved_to_its_interpreter() {
     std::fs::write(&shim, format!("#!/bin/sh\nexec {real} \"$@\"\n")).unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let out = out_dir("python-shim");
-    let o = poolbench(
+    let o = poolbench_json(
+        "python-shim",
         &[
             "exec",
             "-s",
@@ -725,10 +713,6 @@ fn a_python_launcher_is_resolved_to_its_interpreter() {
             "1",
             "--metric",
             r"^n=([0-9]+)",
-            "--json",
-            "--no-progress",
-            "--out",
-            out.to_str().unwrap(),
             "--",
             shim.to_str().unwrap(),
             "-c",

@@ -24,7 +24,7 @@
 use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -169,14 +169,7 @@ pub fn run_once(
         .spawn()
         .map_err(|e| harness_failure(format!("cannot start {}: {e}", exe.display())))?;
 
-    let stdout = child
-        .stdout
-        .take()
-        .map(|out| std::thread::spawn(move || read_tail(out, STDOUT_KEEP_BYTES)));
-    let stderr = child
-        .stderr
-        .take()
-        .map(|err| std::thread::spawn(move || read_tail(err, STDERR_KEEP_BYTES)));
+    let pipes = Drain::start(&mut child, STDOUT_KEEP_BYTES, STDERR_KEEP_BYTES);
 
     let deadline = Instant::now() + timeout;
     let end = loop {
@@ -206,8 +199,7 @@ pub fn run_once(
         }
     };
     // The pipes close when the child (and anything it forked) exits.
-    let stdout = join_bytes(stdout);
-    let stderr = join_bytes(stderr);
+    let (stdout, stderr) = pipes.finish();
     classify(
         end,
         &String::from_utf8_lossy(&stdout),
@@ -216,12 +208,35 @@ pub fn run_once(
     )
 }
 
-fn join_bytes(h: Option<JoinHandle<Vec<u8>>>) -> Vec<u8> {
-    h.and_then(|h| h.join().ok()).unwrap_or_default()
+/// A child's stdout and stderr, drained by two reader threads so that a
+/// chatty child never blocks on a full pipe while the parent waits; each
+/// keeps the last bytes of its stream.
+pub(crate) struct Drain {
+    out: Option<JoinHandle<Vec<u8>>>,
+    err: Option<JoinHandle<Vec<u8>>>,
+}
+
+impl Drain {
+    /// Starts reading the child's piped stdout and stderr.
+    pub(crate) fn start(child: &mut Child, out_keep: usize, err_keep: usize) -> Drain {
+        let out = child.stdout.take();
+        let err = child.stderr.take();
+        Drain {
+            out: out.map(|p| std::thread::spawn(move || read_tail(p, out_keep))),
+            err: err.map(|p| std::thread::spawn(move || read_tail(p, err_keep))),
+        }
+    }
+
+    /// The kept tails of stdout and stderr, once both streams ended.
+    pub(crate) fn finish(self) -> (Vec<u8>, Vec<u8>) {
+        let join =
+            |h: Option<JoinHandle<Vec<u8>>>| h.and_then(|h| h.join().ok()).unwrap_or_default();
+        (join(self.out), join(self.err))
+    }
 }
 
 /// Reads a stream to its end, keeping only its last `keep` bytes.
-pub(crate) fn read_tail(mut r: impl Read, keep: usize) -> Vec<u8> {
+fn read_tail(mut r: impl Read, keep: usize) -> Vec<u8> {
     let mut kept = Vec::new();
     let mut buf = [0u8; 8192];
     loop {

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use crate::cli::cell::{classify, harness_failure, read_tail, stderr_tail, ChildEnd};
+use crate::cli::cell::{classify, harness_failure, stderr_tail, ChildEnd, Drain};
 use crate::cli::EXIT_OK;
 use crate::measure::memory;
 use crate::programs::external::Program;
@@ -169,14 +169,7 @@ pub fn run_program(
         .spawn()
         .map_err(|e| harness_failure(format!("cannot start {}: {e}", p.path.display())))?;
     let pid = child.id() as libc::pid_t;
-    let stdout = child
-        .stdout
-        .take()
-        .map(|out| std::thread::spawn(move || read_tail(out, KEEP_BYTES)));
-    let stderr = child
-        .stderr
-        .take()
-        .map(|err| std::thread::spawn(move || read_tail(err, KEEP_BYTES)));
+    let pipes = Drain::start(&mut child, KEEP_BYTES, KEEP_BYTES);
 
     // `reaped` is held while the child is reaped and while it is
     // signalled: a signal goes only to an unreaped child (or its group).
@@ -217,11 +210,9 @@ pub fn run_program(
         }
     };
     let _ = waiter.join();
-    let join = |h: Option<std::thread::JoinHandle<Vec<u8>>>| {
-        h.and_then(|h| h.join().ok()).unwrap_or_default()
-    };
-    let out = String::from_utf8_lossy(&join(stdout)).into_owned();
-    let err = String::from_utf8_lossy(&join(stderr)).into_owned();
+    let (out, err) = pipes.finish();
+    let out = String::from_utf8_lossy(&out).into_owned();
+    let err = String::from_utf8_lossy(&err).into_owned();
     let helper =
         ended.map_err(|e: String| harness_failure(format!("cannot wait for the program: {e}")))?;
     if interrupted {
